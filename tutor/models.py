@@ -1,0 +1,40 @@
+from django.db import models
+from django.db.models import Q
+
+
+class PolicyVersion(models.Model):
+    """A scheduling policy with its parameters and its off-policy evaluation report."""
+
+    name = models.CharField(max_length=64)
+    kind = models.CharField(max_length=64)  # key in tutor.policy's registry
+    hyperparameters = models.JSONField(default=dict)
+    params = models.BinaryField(default=b"")
+    trained_through_decision_id = models.BigIntegerField(default=0)
+    ope_report = models.JSONField(default=dict)
+    active = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["name", "trained_through_decision_id"], name="policy_version_unique"),
+            models.UniqueConstraint(fields=["active"], condition=Q(active=True), name="one_active_policy"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.trained_through_decision_id}"
+
+
+class Decision(models.Model):
+    """One scheduling decision with the candidate distribution it was drawn from (for off-policy evaluation)."""
+
+    learner = models.ForeignKey("learners.Learner", on_delete=models.CASCADE, related_name="decisions")
+    item = models.ForeignKey("curriculum.Item", on_delete=models.PROTECT, related_name="+")
+    policy_version = models.ForeignKey(PolicyVersion, null=True, on_delete=models.PROTECT, related_name="+")
+    policy_name = models.CharField(max_length=100)
+    propensity = models.FloatField()
+    # [[item_id, probability], ...] over every candidate with non-zero probability.
+    candidates = models.JSONField()
+    # What the policy saw: mastery per skill id, focus skill, step.
+    context = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
