@@ -89,7 +89,7 @@ class BKT(Tracer):
 
     def get_params(self) -> dict[str, Any]:
         """Hyperparameters as passed to __init__ (scikit-learn convention)."""
-        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
+        names = [p for p in inspect.signature(BKT.__init__).parameters if p != "self"]
         return {n: getattr(self, n) for n in names}
 
     def _bounds(self) -> bkt_em.Bounds:
@@ -476,7 +476,7 @@ class BKT(Tracer):
             config = json.loads(str(z["config"]))
             params = config["params"]
             params["prior_edges"] = tuple(params["prior_edges"])
-            allowed = set(inspect.signature(cls.__init__).parameters) - {"self"}
+            allowed = set(inspect.signature(BKT.__init__).parameters) - {"self"}
             obj = cls(**{k: v for k, v in params.items() if k in allowed})
             obj.skills_ = z["skills"].astype(np.int64)
             obj.prior_ = z["prior"].astype(np.float64)
@@ -499,6 +499,45 @@ class BKTForget(BKT):
 
     def __init__(self, *, forgetting: bool = True, max_forget: float = 0.5, **kwargs: Any) -> None:
         super().__init__(forgetting=forgetting, max_forget=max_forget, **kwargs)
+
+
+class BKTIdem(BKT):
+    """KT-IDEM (Pardos & Heffernan 2011): guess and slip per (item, skill) pair.
+
+    An item with fewer than `item_min_answers` answers in the training log shares its skill's guess/slip; the
+    others are shrunk towards it with `item_smoothing` pseudo-answers, so rare items back off smoothly.
+    """
+
+    name: ClassVar[str] = "bkt_idem"
+
+    def __init__(self, *, item_level: bool = True, **kwargs: Any) -> None:
+        super().__init__(item_level=item_level, **kwargs)
+
+
+class BKTPrior(BKT):
+    """BKT whose prior depends on the learner's record before the skill's first opportunity.
+
+    pyBKT's "multiprior" picks the prior class from the first answer of the sequence being predicted, which
+    leaks that answer's label. Here the class is the learner's smoothed accuracy over problem attempts strictly
+    before the first one on the skill (or "new learner" with fewer than `prior_min_history`), so it is known
+    before any answer on the skill is seen, offline and online alike.
+    """
+
+    name: ClassVar[str] = "bkt_prior"
+
+    def __init__(self, *, learner_prior: bool = True, **kwargs: Any) -> None:
+        super().__init__(learner_prior=learner_prior, **kwargs)
+
+
+class BKTIdemForget(BKT):
+    """KT-IDEM with forgetting."""
+
+    name: ClassVar[str] = "bkt_idem_forget"
+
+    def __init__(
+        self, *, item_level: bool = True, forgetting: bool = True, max_forget: float = 0.5, **kwargs: Any
+    ) -> None:
+        super().__init__(item_level=item_level, forgetting=forgetting, max_forget=max_forget, **kwargs)
 
 
 # ---------------------------------------------------------------------- helpers

@@ -196,7 +196,8 @@ class Params:
         """Keep, for every skill, the restart `restart[skill]` (shape (n_skills,)), as a single-restart Params."""
 
         def pick(a: np.ndarray, owner: np.ndarray) -> np.ndarray:
-            return a[np.arange(a.shape[0]), restart[owner]][:, None].copy()
+            out: np.ndarray = a[np.arange(a.shape[0]), restart[owner]][:, None].copy()
+            return out
 
         skills = np.arange(self.learn.shape[0])
         return Params(
