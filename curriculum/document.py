@@ -7,6 +7,7 @@ is refused whole, with every problem listed and named by its JSON path.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,12 +69,13 @@ def _codes(obj: dict[str, Any], key: str, path: str, problems: list[str]) -> tup
     return tuple(value)
 
 
-def parse_document(doc: Any, *, known_skills: frozenset[str] = frozenset()) -> CurriculumDoc:
+def parse_document(doc: Any, *, known_skills: Mapping[str, Sequence[str]] | None = None) -> CurriculumDoc:
     """Validate a whole document; raise DocumentError listing every problem.
 
-    `known_skills` are skill codes already stored: items and prerequisites may refer to them without
-    repeating them in the document.
+    `known_skills` maps the codes of skills already stored to their stored prerequisites: the document may refer
+    to them without repeating them, and the cycle check covers the graph as it will be after the import.
     """
+    known_skills = dict(known_skills or {})
     problems: list[str] = []
     if not isinstance(doc, dict):
         raise DocumentError(["document: must be a JSON object with 'skills' and 'items'"])
@@ -114,9 +116,11 @@ def parse_document(doc: Any, *, known_skills: frozenset[str] = frozenset()) -> C
                 problems.append(f"skills[{i}].prerequisites: unknown skill {p!r}")
     if not problems:
         try:
+            kept = {code: prereqs for code, prereqs in known_skills.items() if code not in seen}
             SkillGraph(
-                [s.code for s in skills] + sorted(set(known_skills) - seen),
-                [(p, s.code) for s in skills for p in s.prerequisites],
+                [s.code for s in skills] + sorted(kept),
+                [(p, s.code) for s in skills for p in s.prerequisites]
+                + [(p, code) for code, prereqs in kept.items() for p in prereqs],
             )
         except CycleError as exc:
             problems.append(f"skills: {exc}")

@@ -42,6 +42,9 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
 
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.user})"
+
 
 class TracerVersion(models.Model):
     """Fitted parameters of a knowledge tracer; exactly one version is active at a time."""
@@ -87,8 +90,14 @@ class Attempt(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["learner", "client_attempt_id"], name="attempt_idempotency_key"),
+            models.UniqueConstraint(
+                fields=["decision"], condition=Q(decision__isnull=False), name="one_attempt_per_decision"
+            ),
         ]
         indexes = [models.Index(fields=["learner", "id"])]
+
+    def __str__(self) -> str:
+        return f"attempt {self.pk} by {self.learner_id} on {self.item_id}"
 
 
 class LearnerState(models.Model):
@@ -100,6 +109,9 @@ class LearnerState(models.Model):
     n_attempts = models.IntegerField(default=0)
     last_attempt_id = models.BigIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"state of {self.learner_id} through attempt {self.last_attempt_id}"
 
 
 class SkillMastery(models.Model):
@@ -117,3 +129,6 @@ class SkillMastery(models.Model):
                 condition=Q(p_mastery__gte=0) & Q(p_mastery__lte=1), name="mastery_is_probability"
             )
         ]
+
+    def __str__(self) -> str:
+        return f"{self.learner_id}/{self.skill_id}: {self.p_mastery:.3f}"

@@ -38,3 +38,6 @@ class Decision(models.Model):
     # What the policy saw: mastery per skill id, focus skill, step.
     context = models.JSONField(default=dict)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"decision {self.pk}: item {self.item_id} for {self.learner_id} by {self.policy_name}"

@@ -1,0 +1,79 @@
+"""The scheduler service: builds the candidate set for a learner, asks the active policy, logs the decision."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+
+from curriculum.selectors import curriculum_snapshot
+from learners.errors import InvalidInput, NotFound
+from learners.models import Attempt, Learner, LearnerState, SkillMastery
+from learners.services import tracer_active
+from learners.tracing.base import Query
+from tutor.models import Decision, PolicyVersion
+from tutor.policy.base import Candidate, LearnerView, Policy, make_policy
+
+
+def policy_active() -> tuple[PolicyVersion | None, Policy, str]:
+    """The active policy version, or the configured default policy when none was trained and activated."""
+    version = PolicyVersion.objects.filter(active=True).first()
+    if version is None:
+        return None, make_policy(settings.TUTOR_POLICY), settings.TUTOR_POLICY
+    from tutor.policies import policy_load  # noqa: PLC0415 - only needed once a version exists
+
+    return version, policy_load(version), str(version)
+
+
+def decision_next(*, learner_id: int, targets: frozenset[int] = frozenset()) -> Decision:
+    """Choose and log the next item for a learner."""
+    learner = Learner.objects.filter(pk=learner_id).first()
+    if learner is None:
+        raise NotFound("learner", f"no learner with id {learner_id}")
+    snapshot = curriculum_snapshot()
+    if not snapshot.items:
+        raise InvalidInput("curriculum", "no approved items to serve; import a curriculum first")
+    _, tracer = tracer_active()
+    ls = LearnerState.objects.filter(learner=learner).first()
+    state = ls.state if ls is not None else tracer.init_state()
+    mastery = {s: tracer.mastery(state, s) for s in snapshot.graph.skills}
+    counts = dict(SkillMastery.objects.filter(learner=learner).values_list("skill_id", "n_attempts"))
+    recent = list(
+        Attempt.objects.filter(learner=learner).order_by("-id").values_list("item_id", flat=True)[
+            : settings.TUTOR_REPEAT_WINDOW
+        ]
+    )
+    recent_set = set(recent)
+    pool = [i for i in snapshot.items if i.id not in recent_set] or list(snapshot.items)
+    candidates = [
+        Candidate(i.id, i.skills, tracer.predict_next(state, Query(i.id, i.skills)), i.difficulty) for i in pool
+    ]
+    view = LearnerView(
+        graph=snapshot.graph,
+        mastery=mastery,
+        attempts=counts,
+        recent_items=recent,
+        targets=targets,
+        step=ls.n_attempts if ls else 0,
+    )
+    version, policy, policy_name = policy_active()
+    rng = np.random.default_rng(secrets.randbits(64))
+    choice = policy.select(candidates, view, rng)
+    context: dict[str, Any] = {
+        "mastery": {str(k): round(v, 6) for k, v in mastery.items()},
+        "step": view.step,
+        "info": {k: v for k, v in choice.info.items() if isinstance(v, int | float | str | None)},
+    }
+    with transaction.atomic():
+        return Decision.objects.create(
+            learner=learner,
+            item_id=choice.item,
+            policy_version=version,
+            policy_name=policy_name,
+            propensity=choice.propensity,
+            candidates=[[item, round(p, 8)] for item, p in choice.probabilities.items()],
+            context=context,
+        )
