@@ -122,14 +122,14 @@ def test_learner_text_is_data() -> None:
 
 
 def test_cache_key_changes_with_each_part() -> None:
-    base = dict(
-        item=ITEM,
-        diagnosis="add_across",
-        level="beginner",
-        backend_version="local:x",
-        kind="explanation",
-        style="analogy",
-    )
+    base = {
+        "item": ITEM,
+        "diagnosis": "add_across",
+        "level": "beginner",
+        "backend_version": "local:x",
+        "kind": "explanation",
+        "style": "analogy",
+    }
     key = explanation_cache_key(**base)  # type: ignore[arg-type]
     assert key.startswith("expl:") and len(key) == 45
     assert explanation_cache_key(**base) == key  # type: ignore[arg-type]
