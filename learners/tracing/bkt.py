@@ -43,8 +43,8 @@ class BKT(Tracer):
         *,
         n_restarts: int = 5,
         max_iter: int = 100,
-        warmup_iter: int = 10,
-        tol: float = 1e-7,
+        warmup_iter: int = 5,
+        tol: float = 1e-6,
         chunk: int = 128,
         max_guess: float = 0.45,
         max_slip: float = 0.45,
@@ -127,6 +127,17 @@ class BKT(Tracer):
 
     def fit(self, log: AttemptLog) -> Self:
         self._check()
+        if len(log) == 0:
+            # Nothing to learn from: every skill serves the (bounded) defaults. The service starts this way.
+            empty = np.zeros(0)
+            self.skills_ = np.zeros(0, dtype=np.int64)
+            self.n_iter_, self.loglik_ = 0, 0.0
+            self.learn_, self.forget_, self.guess_, self.slip_, self.prior_ = (empty.copy() for _ in range(5))
+            self.prior_table_ = np.zeros((0, len(self.prior_edges) + 2 if self.learner_prior else 1))
+            self.item_keys_ = np.zeros((0, 2), dtype=np.int64)
+            self.item_guess_, self.item_slip_ = empty.copy(), empty.copy()
+            self._index()
+            return self
         rows = _unique_rows(log)
         skills = np.unique(log.skill[rows])
         self.skills_ = skills
@@ -136,21 +147,18 @@ class BKT(Tracer):
         srows = rows[order]
         sskill = skill_idx[order]
         seq_lengths = _run_lengths(sskill, log.learner[srows])
-        layout = bkt_em.build_layout(seq_lengths, chunk=self.chunk)
         seq_first = np.concatenate([[0], np.cumsum(seq_lengths)[:-1]]).astype(np.int64)
         seq_skill = sskill[seq_first]
-        lane_skill = seq_skill[layout.lane_seq]
 
-        # prior groups
+        # prior groups: one per skill, or one per (skill, learner class)
         n_classes = len(self.prior_edges) + 2 if self.learner_prior else 1
         if self.learner_prior:
             cls_rows = self._learner_class(_history_counts(log))[srows]
-            seq_class = cls_rows[seq_first]
-            lane_prior = seq_skill[layout.lane_seq] * n_classes + seq_class[layout.lane_seq]
+            seq_prior = seq_skill * n_classes + cls_rows[seq_first]
             prior_owner = np.repeat(np.arange(n_skills), n_classes)
             prior_parent = prior_owner.copy()
         else:
-            lane_prior = lane_skill
+            seq_prior = seq_skill
             prior_owner = np.arange(n_skills)
             prior_parent = np.full(n_skills, -1, dtype=np.int64)
 
@@ -165,8 +173,7 @@ class BKT(Tracer):
             inverse = inverse.ravel()
             dense = (counts >= self.item_min_answers) & (keys[:, 0] >= 0)
             dense_id = np.cumsum(dense) - 1
-            row_dense = dense[inverse]
-            row_emit = np.where(row_dense, n_skills + dense_id[inverse], sskill)
+            row_emit = np.where(dense[inverse], n_skills + dense_id[inverse], sskill)
             item_keys = keys[dense]
             emit_owner = np.concatenate([np.arange(n_skills), item_keys[:, 1]])
             emit_parent = emit_owner.copy()
@@ -174,42 +181,48 @@ class BKT(Tracer):
         n_emit = len(emit_owner)
         groups = bkt_em.Groups(
             n_skills=n_skills,
-            lane_skill=lane_skill,
-            lane_prior=lane_prior,
-            row_emit=row_emit,
             prior_owner=prior_owner,
             emit_owner=emit_owner,
             prior_parent=prior_parent,
             emit_parent=emit_parent,
         )
+        seqs = bkt_em.Sequences(
+            lengths=seq_lengths,
+            skill=seq_skill,
+            prior_group=seq_prior,
+            correct=log.correct[srows].astype(np.int64),
+            emit_group=row_emit,
+            ids=np.arange(len(seq_lengths), dtype=np.int64),
+        )
 
         bounds = self._bounds()
         defaults = self._default_params()
         init = self._initial_params(n_skills, n_prior, n_emit, bounds, defaults)
-        correct = log.correct[srows].astype(np.float64)
+        parent_strength = self.prior_smoothing if self.learner_prior else 0.0
+        if self.item_level:
+            parent_strength = self.item_smoothing
         common: dict[str, Any] = {
             "bounds": bounds,
             "anchor": defaults,
             "forgetting": self.forgetting,
-            "tol": self.tol,
+            "chunk": self.chunk,
             "strength": self.smoothing,
+            "parent_strength": parent_strength,
         }
-        parent_strength = self.prior_smoothing if self.learner_prior else 0.0
-        if self.item_level:
-            parent_strength = self.item_smoothing
-        common["parent_strength"] = parent_strength
         n_iter = 0
         if self.n_restarts > 1:
+            # all restarts together for a few iterations, then the best one per skill runs on alone
             warm = min(self.warmup_iter, self.max_iter)
-            params, ll, n_iter = bkt_em.baum_welch(layout, correct, groups, init, max_iter=warm, **common)
-            best = np.argmax(ll, axis=1)
-            init = params.take(best, prior_owner, emit_owner)
+            params, ll, n_iter = bkt_em.baum_welch(seqs, groups, init, max_iter=warm, tol=0.0, **common)
+            init = params.take(np.argmax(ll, axis=1), prior_owner, emit_owner)
         remaining = self.max_iter - n_iter
         if remaining > 0:
-            params, ll, more = bkt_em.baum_welch(layout, correct, groups, init, max_iter=remaining, **common)
+            params, ll, more = bkt_em.baum_welch(
+                seqs, groups, init, max_iter=remaining, tol=self.tol, **common
+            )
             n_iter += more
         self.n_iter_ = n_iter
-        self.loglik_ = float(ll[:, 0].sum()) if ll.shape[1] == 1 else float(ll.max(axis=1).sum())
+        self.loglik_ = float(ll.max(axis=1).sum())
 
         self.learn_ = params.learn[:, 0].copy()
         self.forget_ = params.forget[:, 0].copy()
@@ -219,9 +232,7 @@ class BKT(Tracer):
             table = params.prior[:, 0].reshape(n_skills, n_classes)
             self.prior_table_ = table.copy()
             # the skill-level prior shown to users: the pooled value over classes, weighted by sequence counts
-            weights = np.bincount(lane_prior[layout.lane_first], minlength=n_prior).reshape(
-                n_skills, n_classes
-            )
+            weights = np.bincount(seq_prior, minlength=n_prior).reshape(n_skills, n_classes)
             self.prior_ = (table * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1)
         else:
             self.prior_ = params.prior[:, 0].copy()

@@ -46,6 +46,7 @@ class Layout:
     lane_first: np.ndarray  # bool: first chunk of its sequence
     lane_prev: np.ndarray  # lane of the preceding chunk, -1 if none
     lane_next: np.ndarray  # lane of the following chunk, -1 if none
+    lane_chunk: np.ndarray  # index of the chunk within its sequence
     row_has_next: np.ndarray  # bool per input row: not the last row of its sequence
 
 
@@ -114,6 +115,7 @@ def build_layout(seq_lengths: np.ndarray, chunk: int | None = None) -> Layout:
         lane_first=is_first_orig[order],
         lane_prev=lane_prev,
         lane_next=lane_next,
+        lane_chunk=chunk_idx[order],
         row_has_next=row_has_next,
     )
 
@@ -227,30 +229,48 @@ class Groups:
     Transition parameters (learn, forget) are per skill. The prior is per prior group (a skill, or a skill and a
     learner class) and guess/slip per emission group (a skill, or an item within a skill); each group belongs to
     one skill (`prior_owner`, `emit_owner`), which makes the log-likelihood separable by skill, so restarts are
-    chosen and convergence is judged per skill. `prior_parent`/`emit_parent` give the skill-level group that a
-    sparse group is shrunk towards (-1: shrink towards the fixed anchor instead).
+    chosen and convergence is judged per skill. `prior_parent`/`emit_parent` give the skill that a sparse group
+    is shrunk towards (-1: shrink towards the fixed anchor instead).
     """
 
     n_skills: int
-    lane_skill: np.ndarray  # per lane (rank order)
-    lane_prior: np.ndarray  # per lane; only first chunks are used
-    row_emit: np.ndarray  # per input row
     prior_owner: np.ndarray
     emit_owner: np.ndarray
     prior_parent: np.ndarray
     emit_parent: np.ndarray
 
 
-@dataclass
-class FitResult:
-    params: Params  # single restart
-    loglik: np.ndarray  # per skill
-    n_iter: int
+@dataclass(frozen=True)
+class Sequences:
+    """(learner, skill) sequences, rows grouped by sequence in chronological order."""
+
+    lengths: np.ndarray  # per sequence
+    skill: np.ndarray  # per sequence
+    prior_group: np.ndarray  # per sequence
+    correct: np.ndarray  # per row, 0/1
+    emit_group: np.ndarray  # per row
+    ids: np.ndarray  # per sequence: its index in the full set (keys chunk messages across rebuilds)
+
+    def subset(self, keep: np.ndarray) -> Sequences:
+        mask = np.zeros(len(self.lengths), dtype=bool)
+        mask[keep] = True
+        rows = np.repeat(mask, self.lengths)
+        return Sequences(
+            lengths=self.lengths[keep],
+            skill=self.skill[keep],
+            prior_group=self.prior_group[keep],
+            correct=self.correct[rows],
+            emit_group=self.emit_group[rows],
+            ids=self.ids[keep],
+        )
 
 
-def _csr(groups: np.ndarray, slots: np.ndarray, n_groups: int, size: int) -> sp.csr_matrix:
-    data = np.ones(len(slots))
-    return sp.csr_matrix((data, (groups, slots)), shape=(n_groups, size))
+def _csr(groups: np.ndarray, cols: np.ndarray, n_groups: int, size: int) -> sp.csr_matrix:
+    """0/1 matrix summing slot values into groups, built directly in CSR form (no COO sort)."""
+    order = np.argsort(groups, kind="stable")
+    indptr = np.zeros(n_groups + 1, dtype=np.int64)
+    indptr[1:] = np.cumsum(np.bincount(groups, minlength=n_groups))
+    return sp.csr_matrix((np.ones(len(cols)), cols[order], indptr), shape=(n_groups, size))
 
 
 def _shrink(
@@ -283,9 +303,153 @@ def _shrink(
     return out
 
 
+@dataclass
+class _Stats:
+    loglik: np.ndarray  # (n_skills, R)
+    emit: np.ndarray  # sum of P(not mastered) per emission group
+    emit_correct: np.ndarray  # same over correct answers
+    trans_unknown: np.ndarray  # sum of P(not mastered) over rows with a next row, per skill
+    learned: np.ndarray  # expected not-mastered -> mastered transitions, per skill
+    forgot: np.ndarray | None  # expected mastered -> not-mastered transitions, per skill
+    first_unknown: np.ndarray  # sum of P(not mastered) at first rows, per prior group
+
+
+class _Problem:
+    """The slot layout, reduction matrices and work arrays for one set of sequences (rebuilt when skills
+    converge, so that converged skills cost nothing)."""
+
+    def __init__(
+        self, seqs: Sequences, groups: Groups, n_prior: int, n_emit: int, n_rest: int, chunk: int | None,
+        forgetting: bool,
+    ) -> None:  # fmt: skip
+        layout = build_layout(seqs.lengths, chunk=chunk)
+        self.layout = layout
+        self.forgetting = forgetting
+        size = layout.size
+        slot = layout.row_slot
+        self.n_rows = layout.n_rows
+        self.lane_skill = seqs.skill[layout.lane_seq]
+        self.lane_prior = seqs.prior_group[layout.lane_seq]
+        obs = np.zeros(size, dtype=np.int64)
+        obs[slot] = seqs.correct
+        emit_slot = np.zeros(size, dtype=np.int64)
+        emit_slot[slot] = seqs.emit_group
+        self.emit_index = emit_slot * 2 + obs
+
+        correct = seqs.correct == 1
+        row_skill = np.repeat(seqs.skill, seqs.lengths)
+        has_next = layout.row_has_next
+        first = np.flatnonzero(layout.lane_first)
+        n_skills = groups.n_skills
+        self.m_emit = _csr(seqs.emit_group, slot, n_emit, size)
+        self.m_emit1 = _csr(seqs.emit_group[correct], slot[correct], n_emit, size)
+        self.m_trans = _csr(row_skill[has_next], slot[has_next], n_skills, size)
+        self.m_prior = _csr(self.lane_prior[first], first, n_prior, size)
+        self.m_skill = _csr(row_skill, slot, n_skills, size)
+
+        self.pred = np.zeros((size, n_rest))  # P(not mastered | answers before)
+        self.filt = np.zeros((size, n_rest))  # P(not mastered | answers up to and including this one)
+        self.norm = np.ones((size, n_rest))  # P(this answer | answers before)
+        self.gam = np.zeros((size, n_rest))  # P(not mastered | all answers)
+        self.x01 = np.zeros((size, n_rest))  # P(not mastered here, mastered next | all answers)
+        self.x10 = np.zeros((size, n_rest)) if forgetting else None  # P(mastered here, not next | all)
+
+        # chunk boundaries: messages of the previous iteration, keyed by (sequence, chunk) across rebuilds
+        self.prev_lanes = np.flatnonzero(layout.lane_prev >= 0)
+        self.prev_end = layout.lane_end_slot[layout.lane_prev[self.prev_lanes]]
+        has_succ = layout.lane_next >= 0
+        self.succ_end = layout.lane_end_slot[has_succ]
+        self.succ_first = layout.lane_next[has_succ]  # the successor's first slot == its lane rank
+        self.nosucc_end = layout.lane_end_slot[~has_succ]
+        lane_ids = seqs.ids[layout.lane_seq]
+        self.prev_keys = lane_ids[self.prev_lanes] * (1 << 20) + layout.lane_chunk[self.prev_lanes]
+        self.succ_keys = lane_ids[has_succ] * (1 << 20) + layout.lane_chunk[has_succ]
+        self.boundary_pred: np.ndarray | None = None
+        self.boundary_gam: np.ndarray | None = None
+
+    def inherit(self, old: _Problem) -> None:
+        """Take over the chunk-boundary messages of the lanes that exist in both problems."""
+        for mine, theirs, attr in (
+            (self.prev_keys, old.prev_keys, "boundary_pred"),
+            (self.succ_keys, old.succ_keys, "boundary_gam"),
+        ):
+            values = getattr(old, attr)
+            if values is None or len(mine) == 0:
+                continue
+            order = np.argsort(theirs)
+            pos = order[np.clip(np.searchsorted(theirs, mine, sorter=order), 0, len(theirs) - 1)]
+            if not np.array_equal(theirs[pos], mine):
+                continue
+            setattr(self, attr, values[pos])
+
+    def e_step(self, params: Params) -> _Stats:
+        layout = self.layout
+        off = layout.offsets
+        steps = list(enumerate(layout.real_counts.tolist()))
+        n_rest = params.learn.shape[1]
+        pred, filt, norm, gam, x01, x10 = self.pred, self.filt, self.norm, self.gam, self.x01, self.x10
+        learn_l = params.learn[self.lane_skill]
+        stay_l = 1.0 - learn_l
+        forget_l = params.forget[self.lane_skill]
+        drift_l = stay_l - forget_l
+        # P(answer | mastered), P(answer | not mastered) per slot: one gather from a (group, answer) table
+        tab1 = np.stack([params.slip, 1.0 - params.slip], axis=1).reshape(-1, n_rest)
+        tab0 = np.stack([1.0 - params.guess, params.guess], axis=1).reshape(-1, n_rest)
+        lik1 = np.take(tab1, self.emit_index, axis=0)
+        lik0 = np.take(tab0, self.emit_index, axis=0)
+
+        # ---- forward (filtering) ----
+        pred[: layout.n_lanes] = 1.0 - params.prior[self.lane_prior]
+        if self.boundary_pred is not None:
+            pred[self.prev_lanes] = self.boundary_pred
+        for t, k in steps:
+            a, b = int(off[t]), int(off[t + 1])
+            c = a + k
+            q = pred[a:c]
+            a0 = q * lik0[a:c]
+            z = np.add((1.0 - q) * lik1[a:c], a0, out=norm[a:c])
+            f = np.divide(a0, z, out=filt[a:c])
+            if self.forgetting:
+                np.add(forget_l[:k], f * drift_l[:k], out=pred[b : b + k])
+            else:
+                np.multiply(f, stay_l[:k], out=pred[b : b + k])
+        self.boundary_pred = pred[self.prev_end]
+
+        # ---- backward (smoothing) ----
+        gam[self.nosucc_end] = pred[self.nosucc_end]
+        gam[self.succ_end] = pred[self.succ_end] if self.boundary_gam is None else self.boundary_gam
+        for t, k in reversed(steps):
+            a, b = int(off[t]), int(off[t + 1])
+            c = a + k
+            f = filt[a:c]
+            g0 = gam[b : b + k]
+            q1 = pred[b : b + k]
+            # P(mastered next | all) / P(mastered next | so far); P(mastered next) >= min(learn, 1 - forget) > 0
+            r1 = (1.0 - g0) / (1.0 - q1)
+            np.multiply(f * learn_l[:k], r1, out=x01[a:c])
+            if self.forgetting and x10 is not None:
+                # not mastered here and next, out of all the ways of not being mastered next
+                stay = (f * stay_l[:k]) * (g0 / np.maximum(q1, 1e-300))
+                np.subtract(g0, stay, out=x10[a:c])
+                np.add(stay, x01[a:c], out=gam[a:c])
+            else:
+                # without forgetting, "not mastered next" implies "not mastered here"
+                np.add(g0, x01[a:c], out=gam[a:c])
+        self.boundary_gam = gam[self.succ_first]
+
+        return _Stats(
+            loglik=np.asarray(self.m_skill @ np.log(norm)),
+            emit=np.asarray(self.m_emit @ gam),
+            emit_correct=np.asarray(self.m_emit1 @ gam),
+            trans_unknown=np.asarray(self.m_trans @ gam),
+            learned=np.asarray(self.m_trans @ x01),
+            forgot=np.asarray(self.m_trans @ x10) if x10 is not None else None,
+            first_unknown=np.asarray(self.m_prior @ gam),
+        )
+
+
 def baum_welch(
-    layout: Layout,
-    correct: np.ndarray,
+    seqs: Sequences,
     groups: Groups,
     init: Params,
     bounds: Bounds,
@@ -294,63 +458,35 @@ def baum_welch(
     forgetting: bool,
     max_iter: int,
     tol: float,
+    chunk: int | None = 128,
     strength: float = 0.0,
     parent_strength: float = 0.0,
+    rebuild_below: float = 0.6,
     trace: list[np.ndarray] | None = None,
 ) -> tuple[Params, np.ndarray, int]:
-    """EM from `init` (all restarts at once). Returns the parameters, the log-likelihood per (skill, restart) of
-    the last E-step, and the number of iterations run. Stops when no skill's log-likelihood per answer moved by
-    more than `tol` in an iteration."""
-    n_rest = init.learn.shape[1]
-    size, n_lanes = layout.size, layout.n_lanes
-    off = layout.offsets
-    steps = list(enumerate(layout.real_counts.tolist()))
-    slot = layout.row_slot
-    obs = np.zeros(size)
-    obs[slot] = correct
+    """EM from `init` (all restarts at once).
 
-    emit_slot = np.zeros(size, dtype=np.int64)
-    emit_slot[slot] = groups.row_emit
+    A skill stops when its log-likelihood per answer moves by less than `tol` (for every restart) and keeps the
+    parameters of that E-step; when the skills still running hold less than `rebuild_below` of the rows being
+    processed, the problem is rebuilt without the others. Returns the parameters, the log-likelihood per
+    (skill, restart) of each skill's last E-step, and the number of iterations run.
+    """
+    n_rest = init.learn.shape[1]
     n_prior = init.prior.shape[0]
     n_emit = init.guess.shape[0]
     n_skills = groups.n_skills
-
-    # reductions from slots to groups as sparse matrices (one C loop each)
-    row_skill = groups.lane_skill[_lane_of_slot(layout)[slot]]
-    m_emit = _csr(groups.row_emit, slot, n_emit, size)
-    m_emit1 = _csr(groups.row_emit[correct == 1], slot[correct == 1], n_emit, size)
-    has_next = layout.row_has_next
-    m_trans = _csr(row_skill[has_next], slot[has_next], n_skills, size)
-    first = np.flatnonzero(layout.lane_first)
-    m_prior = _csr(groups.lane_prior[first], first, n_prior, size)
-    m_skill = _csr(row_skill, slot, n_skills, size)
-    n_emit_rows = np.asarray(m_emit.sum(axis=1))
-    n_emit_correct = np.asarray(m_emit1.sum(axis=1))
-    n_trans_rows = np.asarray(m_trans.sum(axis=1))
-    n_prior_lanes = np.asarray(m_prior.sum(axis=1))
-    n_skill_rows = np.maximum(np.asarray(m_skill.sum(axis=1)), 1.0)
+    skill_rows = np.bincount(np.repeat(seqs.skill, seqs.lengths), minlength=n_skills).astype(np.float64)
+    per_answer = np.maximum(skill_rows, 1.0)[:, None]
+    emit_rows = np.bincount(seqs.emit_group, minlength=n_emit).astype(np.float64)[:, None]
+    emit_correct = np.bincount(seqs.emit_group, weights=seqs.correct, minlength=n_emit)[:, None]
+    emit_wrong = emit_rows - emit_correct
+    first_count = np.bincount(seqs.prior_group, minlength=n_prior).astype(np.float64)[:, None]
+    has_next = np.ones(len(seqs.correct), dtype=bool)
+    if len(seqs.lengths):
+        has_next[np.cumsum(seqs.lengths) - 1] = False
+    trans_rows = np.bincount(np.repeat(seqs.skill, seqs.lengths)[has_next], minlength=n_skills)
+    trans_rows = trans_rows.astype(np.float64)[:, None]
     no_parent = np.full(n_skills, -1, dtype=np.int64)
-
-    # time-major slot arrays; "unmastered" probabilities throughout (see `bkt_step` for why)
-    pred = np.zeros((size, n_rest))  # P(not mastered | answers before)
-    filt = np.zeros((size, n_rest))  # P(not mastered | answers up to and including this one)
-    norm = np.ones((size, n_rest))  # P(this answer | answers before)
-    stats = np.zeros((size, 3 if forgetting else 2, n_rest))
-    gam = stats[:, 0, :]  # P(not mastered | all answers)
-    x01 = stats[:, 1, :]  # P(not mastered here, mastered at the next step | all answers)
-    x10 = stats[:, 2, :] if forgetting else None  # P(mastered here, not at the next step | all answers)
-    flat_stats = stats.reshape(size, -1)
-
-    has_prev = layout.lane_prev >= 0
-    has_succ = layout.lane_next >= 0
-    succ_end = layout.lane_end_slot[has_succ]
-    succ_first = layout.lane_next[has_succ]  # slot of the successor's first row == its lane rank
-    nosucc_end = layout.lane_end_slot[~has_succ]
-    prev_lanes = np.flatnonzero(has_prev)
-    prev_end = layout.lane_end_slot[layout.lane_prev[has_prev]]
-    boundary_gam: np.ndarray | None = None
-    boundary_pred: np.ndarray | None = None
-    emit_index = emit_slot * 2 + (obs > 0.5)
 
     params = Params(
         prior=init.prior.copy(),
@@ -359,101 +495,65 @@ def baum_welch(
         guess=init.guess.copy(),
         slip=init.slip.copy(),
     )
-    last_ll: np.ndarray | None = None
-    ll = np.zeros((n_skills, n_rest))
+    active = skill_rows > 0
+    problem = _Problem(seqs, groups, n_prior, n_emit, n_rest, chunk, forgetting)
+    problem_rows = problem.n_rows
+    loglik = np.zeros((n_skills, n_rest))
+    last: np.ndarray | None = None
     it = 0
     for it in range(1, max_iter + 1):  # noqa: B007
-        learn_l = params.learn[groups.lane_skill]
-        stay_l = 1.0 - learn_l
-        forget_l = params.forget[groups.lane_skill]
-        # P(answer | mastered) and P(answer | not mastered) per slot: one gather from a (group, answer) table
-        lik1 = np.take(
-            np.stack([params.slip, 1.0 - params.slip], axis=1).reshape(-1, n_rest), emit_index, axis=0
-        )
-        lik0 = np.take(
-            np.stack([1.0 - params.guess, params.guess], axis=1).reshape(-1, n_rest), emit_index, axis=0
-        )
-
-        # ---- forward (filtering) ----
-        pred[:n_lanes] = 1.0 - params.prior[groups.lane_prior]
-        if boundary_pred is not None:
-            pred[prev_lanes] = boundary_pred
-        for t, k in steps:
-            a, b = int(off[t]), int(off[t + 1])
-            c = a + k
-            q = pred[a:c]
-            a0 = q * lik0[a:c]
-            z = np.add((1.0 - q) * lik1[a:c], a0, out=norm[a:c])
-            f = np.divide(a0, z, out=filt[a:c])
-            if forgetting:
-                pred[b : b + k] = f * stay_l[:k] + (1.0 - f) * forget_l[:k]
-            else:
-                np.multiply(f, stay_l[:k], out=pred[b : b + k])
-        boundary_pred = pred[prev_end]
-
-        # ---- backward (smoothing) ----
-        gam[nosucc_end] = pred[nosucc_end]
-        gam[succ_end] = pred[succ_end] if boundary_gam is None else boundary_gam
-        for t, k in reversed(steps):
-            a, b = int(off[t]), int(off[t + 1])
-            c = a + k
-            f = filt[a:c]
-            g0 = gam[b : b + k]
-            q1 = pred[b : b + k]
-            # smoothed / predicted, per state of the next step (P(mastered) >= min(learn, 1 - forget) > 0)
-            r0 = g0 / np.maximum(q1, 1e-300)
-            r1 = (1.0 - g0) / (1.0 - q1)
-            np.multiply(f * learn_l[:k], r1, out=x01[a:c])
-            np.add(f * stay_l[:k] * r0, x01[a:c], out=gam[a:c])
-            if forgetting and x10 is not None:
-                np.multiply((1.0 - f) * forget_l[:k], r0, out=x10[a:c])
-        boundary_gam = gam[succ_first]
-
-        # ---- log-likelihood, convergence ----
-        ll = np.asarray(m_skill @ np.log(norm))
+        st = problem.e_step(params)
+        loglik[active] = st.loglik[active]
         if trace is not None:
-            trace.append(ll.copy())
-        if last_ll is not None and float(np.max(np.abs(ll - last_ll) / n_skill_rows)) < tol:
+            trace.append(loglik.copy())
+        done = np.zeros(n_skills, dtype=bool)
+        if last is not None and tol > 0:
+            done = active & np.all(np.abs(loglik - last) / per_answer < tol, axis=1)
+        last = loglik.copy()
+        update = active & ~done
+        if not update.any():
+            active = update
             break
-        last_ll = ll
 
-        # ---- M-step ----
-        eg = m_emit @ gam
-        eg1 = m_emit1 @ gam
-        # guess = P(correct | not mastered); slip = P(wrong | mastered)
-        guess = _shrink(eg1, eg, anchor["guess"], groups.emit_parent, strength, parent_strength)
-        n_wrong = n_emit_rows - n_emit_correct
+        # ---- M-step (only the skills still running) ----
+        guess = _shrink(
+            st.emit_correct, st.emit, anchor["guess"], groups.emit_parent, strength, parent_strength
+        )
         slip = _shrink(
-            n_wrong - (eg - eg1),
-            n_emit_rows - eg,
+            emit_wrong - (st.emit - st.emit_correct),
+            emit_rows - st.emit,
             anchor["slip"],
             groups.emit_parent,
             strength,
             parent_strength,
         )
-        tr = (m_trans @ flat_stats).reshape(n_skills, -1, n_rest)
-        learn = _shrink(tr[:, 1], tr[:, 0], anchor["learn"], no_parent, strength, 0.0)
+        learn = _shrink(st.learned, st.trans_unknown, anchor["learn"], no_parent, strength, 0.0)
         prior = _shrink(
-            n_prior_lanes - m_prior @ gam,
-            n_prior_lanes,
+            first_count - st.first_unknown,
+            first_count,
             anchor["prior"],
             groups.prior_parent,
             strength,
             parent_strength,
         )
-        params.guess = np.clip(guess, *bounds.guess)
-        params.slip = np.clip(slip, *bounds.slip)
-        params.learn = np.clip(learn, *bounds.learn)
-        params.prior = np.clip(prior, *bounds.prior)
-        if forgetting:
-            forget = _shrink(tr[:, 2], n_trans_rows - tr[:, 0], anchor["forget"], no_parent, strength, 0.0)
-            params.forget = np.clip(forget, *bounds.forget)
-    return params, ll, it
+        upd_emit = update[groups.emit_owner]
+        upd_prior = update[groups.prior_owner]
+        params.guess[upd_emit] = np.clip(guess, *bounds.guess)[upd_emit]
+        params.slip[upd_emit] = np.clip(slip, *bounds.slip)[upd_emit]
+        params.learn[update] = np.clip(learn, *bounds.learn)[update]
+        params.prior[upd_prior] = np.clip(prior, *bounds.prior)[upd_prior]
+        if forgetting and st.forgot is not None:
+            forget = _shrink(
+                st.forgot, trans_rows - st.trans_unknown, anchor["forget"], no_parent, strength, 0.0
+            )
+            params.forget[update] = np.clip(forget, *bounds.forget)[update]
 
-
-def _lane_of_slot(layout: Layout) -> np.ndarray:
-    """Lane rank of every slot."""
-    counts = np.diff(layout.offsets)
-    starts = np.repeat(layout.offsets[:-1], counts)
-    out: np.ndarray = np.arange(layout.size, dtype=np.int64) - starts
-    return out
+        active = update
+        running_rows = float(skill_rows[active].sum())
+        if running_rows < rebuild_below * problem_rows:
+            keep = np.flatnonzero(active[seqs.skill])
+            fresh = _Problem(seqs.subset(keep), groups, n_prior, n_emit, n_rest, chunk, forgetting)
+            fresh.inherit(problem)
+            problem = fresh
+            problem_rows = problem.n_rows
+    return params, loglik, it
