@@ -484,8 +484,8 @@ def baum_welch(
     has_next = np.ones(len(seqs.correct), dtype=bool)
     if len(seqs.lengths):
         has_next[np.cumsum(seqs.lengths) - 1] = False
-    trans_rows = np.bincount(np.repeat(seqs.skill, seqs.lengths)[has_next], minlength=n_skills)
-    trans_rows = trans_rows.astype(np.float64)[:, None]
+    trans_count = np.bincount(np.repeat(seqs.skill, seqs.lengths)[has_next], minlength=n_skills)
+    trans_rows = trans_count.astype(np.float64)[:, None]
     no_parent = np.full(n_skills, -1, dtype=np.int64)
 
     params = Params(
