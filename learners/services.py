@@ -412,6 +412,7 @@ def tracer_refit(
     if name not in TRACERS:
         raise InvalidInput("name", f"unknown tracer {name!r}; known: {', '.join(sorted(TRACERS))}")
     report = progress or (lambda stage, fraction: None)
+    active_version, active_tracer = tracer_active()
     log, last = attempt_log(through_attempt_id=through_attempt_id)
     existing = TracerVersion.objects.filter(name=name, trained_through_attempt_id=last).first()
     if existing is not None:
@@ -422,7 +423,6 @@ def tracer_refit(
     report("fit-holdout", 0.1)
     candidate = make_tracer(name).fit(train)
     report("score", 0.5)
-    active_version, active_tracer = tracer_active()
     new_scores = _score(candidate, held)
     old_scores = _score(active_tracer, held)
     report("fit-all", 0.6)
