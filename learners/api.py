@@ -92,7 +92,7 @@ def me(request: HttpRequest) -> dict[str, Any]:
 
 @router.post("/learners/{learner_id}/next", response=NextOut)
 def next_item(request: HttpRequest, learner_id: int) -> dict[str, Any]:
-    from tutor.services import decision_next
+    from tutor.services.scheduling import decision_next
 
     learner = selectors.learner_actable(user=_user(request), learner_id=learner_id)
     decision = decision_next(learner_id=learner.pk)
