@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 from typing import Any
 
 import numpy as np
@@ -15,7 +16,10 @@ from learners.models import Attempt, Learner, LearnerState, SkillMastery
 from learners.services import tracer_active
 from learners.tracing.base import Query
 from tutor.models import Decision, PolicyVersion
-from tutor.policy.base import Candidate, LearnerView, Policy, make_policy
+from tutor.policy.base import Candidate, LearnerView, Outcome, Policy, make_policy
+
+# How many of the learner's latest answers a policy sees (ZPDES-style policies read recent success rates).
+HISTORY = 200
 
 
 def policy_active() -> tuple[PolicyVersion | None, Policy, str]:
@@ -41,11 +45,20 @@ def decision_next(*, learner_id: int, targets: frozenset[int] = frozenset()) -> 
     state = ls.state if ls is not None else tracer.init_state()
     mastery = {s: tracer.mastery(state, s) for s in snapshot.graph.skills}
     counts = dict(SkillMastery.objects.filter(learner=learner).values_list("skill_id", "n_attempts"))
-    recent = list(
-        Attempt.objects.filter(learner=learner).order_by("-id").values_list("item_id", flat=True)[
-            : settings.TUTOR_REPEAT_WINDOW
-        ]
+    rows = list(
+        Attempt.objects.filter(learner=learner)
+        .order_by("-id")
+        .values_list("item_id", "correct", "created_at")[:HISTORY]
     )
+    recent = [item_id for item_id, _, _ in rows[: settings.TUTOR_REPEAT_WINDOW]]
+    history = []
+    last_seen: dict[int, float] = {}
+    for item_id, correct, created_at in reversed(rows):
+        info = snapshot.items_by_id.get(item_id)
+        skills = info.skills if info is not None else ()
+        history.append(Outcome(item_id, skills, correct, created_at.timestamp()))
+        for s in skills:
+            last_seen[s] = created_at.timestamp()
     recent_set = set(recent)
     pool = [i for i in snapshot.items if i.id not in recent_set] or list(snapshot.items)
     candidates = [
@@ -58,6 +71,9 @@ def decision_next(*, learner_id: int, targets: frozenset[int] = frozenset()) -> 
         recent_items=recent,
         targets=targets,
         step=ls.n_attempts if ls else 0,
+        last_seen=last_seen,
+        now=time.time(),
+        history=history,
     )
     version, policy, policy_name = policy_active()
     rng = np.random.default_rng(secrets.randbits(64))
