@@ -54,8 +54,8 @@ class BKT(Tracer):
         max_forget: float = 0.0,
         smoothing: float = 0.0,
         item_level: bool = False,
-        item_min_answers: int = 10,
-        item_smoothing: float = 10.0,
+        item_min_answers: int = 3,
+        item_smoothing: float = 5.0,
         learner_prior: bool = False,
         prior_min_history: int = 5,
         prior_edges: tuple[float, ...] = (0.5, 0.7, 0.85),
@@ -549,6 +549,29 @@ class BKTIdemForget(BKT):
         self, *, item_level: bool = True, forgetting: bool = True, max_forget: float = 0.5, **kwargs: Any
     ) -> None:
         super().__init__(item_level=item_level, forgetting=forgetting, max_forget=max_forget, **kwargs)
+
+
+class BKTFull(BKT):
+    """KT-IDEM with forgetting and the leak-free per-learner prior: every switch of the family on."""
+
+    name: ClassVar[str] = "bkt_full"
+
+    def __init__(
+        self,
+        *,
+        item_level: bool = True,
+        forgetting: bool = True,
+        max_forget: float = 0.5,
+        learner_prior: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            item_level=item_level,
+            forgetting=forgetting,
+            max_forget=max_forget,
+            learner_prior=learner_prior,
+            **kwargs,
+        )
 
 
 # ---------------------------------------------------------------------- helpers

@@ -21,13 +21,14 @@ TRACER_PATHS: dict[str, str] = {
     "bkt_idem": "learners.tracing.bkt:BKTIdem",
     "bkt_prior": "learners.tracing.bkt:BKTPrior",
     "bkt_idem_forget": "learners.tracing.bkt:BKTIdemForget",
+    "bkt_full": "learners.tracing.bkt:BKTFull",
     # logistic / IRT family (learners/tracing/logistic.py)
     "elo": "learners.tracing.logistic:EloTracer",
     "pfa": "learners.tracing.logistic:PFATracer",
     "best_lr": "learners.tracing.logistic:BestLRTracer",
     # neural tracers (learners/tracing/neural.py)
-    "dkt": "learners.tracing.neural:DKT",
-    "simplekt": "learners.tracing.neural:SimpleKT",
+    "dkt": "learners.tracing.neural:DKTTracer",
+    "simplekt": "learners.tracing.neural:SimpleKTTracer",
 }
 
 DEFAULT_TRACER = "bkt"
