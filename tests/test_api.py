@@ -61,7 +61,8 @@ def test_next_then_attempt_round_trip(client, people, course):
     assert 0 < s["propensity"] <= 1
     decision = Decision.objects.get(pk=s["decision_id"])
     assert decision.item_id == s["item_id"]
-    assert abs(sum(p for _, p in decision.candidates) - 1) < 1e-6
+    assert abs(sum(p for _, p, _ in decision.candidates) - 1) < 1e-6
+    assert all(0 <= q <= 1 for _, _, q in decision.candidates)
     key = course["items"][s["code"]].answer["value"]
     body = {"item": s["item_id"], "response": key, "client_attempt_id": "c1", "decision_id": s["decision_id"]}
     r1 = call(client, "post", f"/api/v1/learners/{lid}/attempts", ada["token"], body)

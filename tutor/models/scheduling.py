@@ -33,7 +33,8 @@ class Decision(models.Model):
     policy_version = models.ForeignKey(PolicyVersion, null=True, on_delete=models.PROTECT, related_name="+")
     policy_name = models.CharField(max_length=100)
     propensity = models.FloatField()
-    # [[item_id, probability], ...] over every candidate with non-zero probability.
+    # [[item_id, probability, predicted P(correct)], ...] over the whole candidate set, so any later policy can be
+    # scored on the same context (off-policy evaluation).
     candidates = models.JSONField()
     # What the policy saw: mastery per skill id, focus skill, step.
     context = models.JSONField(default=dict)

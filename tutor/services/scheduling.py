@@ -90,6 +90,9 @@ def decision_next(*, learner_id: int, targets: frozenset[int] = frozenset()) -> 
             policy_version=version,
             policy_name=policy_name,
             propensity=choice.propensity,
-            candidates=[[item, round(p, 8)] for item, p in choice.probabilities.items()],
+            candidates=[
+                [c.item, round(choice.probabilities.get(c.item, 0.0), 8), round(c.p_correct, 4)]
+                for c in candidates
+            ],
             context=context,
         )
