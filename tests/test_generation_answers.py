@@ -235,6 +235,7 @@ def test_expression_form_when_not_equivalent(key: str, response: str, expected: 
         ("(2x", "cannot read"),
         ("9^9^9^9", "exponents are at most"),
         ("x^(2^10)", "exponents are at most"),
+        ("x^(2^(1/2))", "must be a whole number or fraction"),
         ("((10^15)^60)^2", "too large"),
         ("1234567890123456789 x", "at most 15 digits"),
         ("x/0", "divides by zero"),

@@ -1,5 +1,7 @@
 import json
+import re
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -102,3 +104,15 @@ def test_items_per_template() -> None:
     assert small["items"][:2] == big["items"][:2]
     with pytest.raises(ValueError, match="at least 1"):
         demo_course(items_per_template=0)
+
+
+def test_format_documentation_example_is_a_valid_document() -> None:
+    text = (Path(__file__).resolve().parents[1] / "docs" / "curriculum-format.md").read_text()
+    example = json.loads(re.search(r"```json\n(.*?)\n```", text, re.S).group(1))
+    doc = parse_document(example)
+    assert [s.code for s in doc.skills] == ["place-value", "frac-equivalent", "frac-add-like"]
+    assert {i.answer.type for i in doc.items} == {"number", "fraction", "expression", "choice", "text"}
+    # the generated item shown in full is exactly what its template produces
+    assert (
+        example["items"][0] == TEMPLATES["frac-add-like"].render({"a": 3, "b": 8, "c": 1, "d": 8}).to_dict()
+    )

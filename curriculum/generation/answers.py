@@ -261,7 +261,11 @@ def _check_size(expr: sympy.Basic) -> None:
             if exp.free_symbols:
                 return
             e = exp.doit()
-            if not e.is_Rational or abs(e) > MAX_EXPONENT:
+            if not e.is_Rational:
+                raise MalformedResponse(
+                    "expected an expression; a numeric exponent must be a whole number or fraction"
+                )
+            if abs(e) > MAX_EXPONENT:
                 raise MalformedResponse(f"expected an expression; exponents are at most {MAX_EXPONENT}")
             if not base.free_symbols:
                 b = base.doit()
