@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from curriculum.generation.answers import AnswerSpec, MalformedResponse, canonical, check_answer
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from curriculum.generation.answers import AnswerSpec, MalformedResponse, canonical, check_answer
 from curriculum.models import Item, Skill
 from learners.errors import Conflict, InvalidInput, NotFound
 from learners.models import (
