@@ -382,7 +382,7 @@ class _Problem:
                 continue
             setattr(self, attr, values[pos])
 
-    def e_step(self, params: Params) -> _Stats:
+    def e_step(self, params: Params, *, with_loglik: bool = True) -> _Stats:
         layout = self.layout
         off = layout.offsets
         steps = list(enumerate(layout.real_counts.tolist()))
@@ -438,7 +438,7 @@ class _Problem:
         self.boundary_gam = gam[self.succ_first]
 
         return _Stats(
-            loglik=np.asarray(self.m_skill @ np.log(norm)),
+            loglik=np.asarray(self.m_skill @ np.log(norm)) if with_loglik else np.zeros(0),
             emit=np.asarray(self.m_emit @ gam),
             emit_correct=np.asarray(self.m_emit1 @ gam),
             trans_unknown=np.asarray(self.m_trans @ gam),
@@ -502,8 +502,11 @@ def baum_welch(
     last: np.ndarray | None = None
     it = 0
     for it in range(1, max_iter + 1):  # noqa: B007
-        st = problem.e_step(params)
-        loglik[active] = st.loglik[active]
+        # the log-likelihood (a log per answer and restart) is only needed to judge convergence and at the end
+        need_ll = tol > 0 or it == max_iter or trace is not None
+        st = problem.e_step(params, with_loglik=need_ll)
+        if need_ll:
+            loglik[active] = st.loglik[active]
         if trace is not None:
             trace.append(loglik.copy())
         done = np.zeros(n_skills, dtype=bool)
@@ -511,7 +514,8 @@ def baum_welch(
             done = active & np.all(np.abs(loglik - last) / per_answer < tol, axis=1)
         last = loglik.copy()
         update = active & ~done
-        if not update.any():
+        if not update.any() or it == max_iter:
+            # the parameters returned are those of the last E-step, so they match its log-likelihood
             active = update
             break
 
