@@ -42,3 +42,26 @@ class Decision(models.Model):
 
     def __str__(self) -> str:
         return f"decision {self.pk}: item {self.item_id} for {self.learner_id} by {self.policy_name}"
+
+
+class PolicyExperiment(models.Model):
+    """An A/B split: learners are assigned to the treatment by a stable hash of (experiment, learner), so a
+    learner keeps their arm for the whole experiment; decisions record which version served them."""
+
+    name = models.CharField(max_length=100, unique=True)
+    control = models.ForeignKey(PolicyVersion, on_delete=models.PROTECT, related_name="+")
+    treatment = models.ForeignKey(PolicyVersion, on_delete=models.PROTECT, related_name="+")
+    treatment_share = models.FloatField(default=0.5)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["active"], condition=Q(active=True), name="one_active_experiment"),
+            models.CheckConstraint(
+                condition=Q(treatment_share__gte=0) & Q(treatment_share__lte=1), name="share_is_fraction"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.control_id} vs {self.treatment_id}"
