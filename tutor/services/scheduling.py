@@ -15,21 +15,12 @@ from learners.errors import InvalidInput, NotFound
 from learners.models import Attempt, Learner, LearnerState, SkillMastery
 from learners.services import tracer_active
 from learners.tracing.base import Query
-from tutor.models import Decision, PolicyVersion
-from tutor.policy.base import Candidate, LearnerView, Outcome, Policy, make_policy
+from tutor.models import Decision
+from tutor.policy.base import Candidate, LearnerView, Outcome
+from tutor.services.policies import policy_for_learner
 
 # How many of the learner's latest answers a policy sees (ZPDES-style policies read recent success rates).
 HISTORY = 200
-
-
-def policy_active() -> tuple[PolicyVersion | None, Policy, str]:
-    """The active policy version, or the configured default policy when none was trained and activated."""
-    version = PolicyVersion.objects.filter(active=True).first()
-    if version is None:
-        return None, make_policy(settings.TUTOR_POLICY), settings.TUTOR_POLICY
-    from tutor.policies import policy_load  # noqa: PLC0415 - only needed once a version exists
-
-    return version, policy_load(version), str(version)
 
 
 def decision_next(*, learner_id: int, targets: frozenset[int] = frozenset()) -> Decision:
@@ -75,7 +66,7 @@ def decision_next(*, learner_id: int, targets: frozenset[int] = frozenset()) -> 
         now=time.time(),
         history=history,
     )
-    version, policy, policy_name = policy_active()
+    version, policy, policy_name = policy_for_learner(learner_id=learner.pk)
     rng = np.random.default_rng(secrets.randbits(64))
     choice = policy.select(candidates, view, rng)
     context: dict[str, Any] = {

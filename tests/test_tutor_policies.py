@@ -1,0 +1,72 @@
+import io
+
+import pytest
+from django.core.management import call_command
+
+from learners.errors import Conflict, InvalidInput
+from learners.services import attempt_record, user_create
+from tutor.models import Decision, PolicyVersion
+from tutor.services import policies
+from tutor.services.evaluation import logged_decisions, policy_report
+from tutor.services.scheduling import decision_next
+
+pytestmark = pytest.mark.django_db
+
+
+def test_version_create_is_idempotent_and_validated(db):
+    v1, created = policies.policy_version_create(name="m", kind="mastery", hyperparameters={"epsilon": 0.2})
+    v2, again = policies.policy_version_create(name="m", kind="mastery", hyperparameters={"epsilon": 0.2})
+    assert created and not again and v1.pk == v2.pk
+    with pytest.raises(InvalidInput, match="kind"):
+        policies.policy_version_create(name="x", kind="nope")
+    with pytest.raises(InvalidInput, match="hyperparameters"):
+        policies.policy_version_create(name="y", kind="mastery", hyperparameters={"bogus": 1})
+
+
+def test_activate_and_rollback(course):
+    a, _ = policies.policy_version_create(name="a", kind="mastery", hyperparameters={"epsilon": 0.1})
+    b, _ = policies.policy_version_create(name="b", kind="mastery", hyperparameters={"epsilon": 0.3})
+    policies.policy_activate(version_id=a.pk)
+    policies.policy_activate(version_id=b.pk)
+    assert list(PolicyVersion.objects.filter(active=True)) == [b]
+    learner = user_create(username="l1", role="learner")
+    d = decision_next(learner_id=learner["learner_id"])
+    assert d.policy_version_id == b.pk and d.policy_name == "b@0"
+    assert policies.policy_rollback() == a
+    assert PolicyVersion.objects.get(active=True) == a
+    assert policies.policy_rollback() is None  # a had no predecessor: back to the default policy
+    assert not PolicyVersion.objects.filter(active=True).exists()
+    assert decision_next(learner_id=learner["learner_id"]).policy_name == "mastery"
+    with pytest.raises(Conflict):
+        policies.policy_rollback()
+
+
+def test_experiment_splits_learners_stably_and_report_compares_arms(course):
+    a, _ = policies.policy_version_create(name="ctl", kind="mastery", hyperparameters={"epsilon": 0.1})
+    b, _ = policies.policy_version_create(name="trt", kind="mastery", hyperparameters={"epsilon": 0.5})
+    with pytest.raises(Conflict):
+        policies.experiment_start(name="e", treatment_id=b.pk)
+    policies.policy_activate(version_id=a.pk)
+    policies.experiment_start(name="e", treatment_id=b.pk, treatment_share=0.5)
+    learners = [user_create(username=f"x{i}", role="learner")["learner_id"] for i in range(12)]
+    arms = {}
+    for lid in learners:
+        first = decision_next(learner_id=lid)
+        second = decision_next(learner_id=lid)
+        assert first.policy_version_id == second.policy_version_id
+        arms[lid] = first.policy_version_id
+        key = first.item.answer["value"]
+        attempt_record(learner_id=lid, item_id=first.item_id, response=str(key), client_attempt_id="1",
+                       decision_id=first.pk)
+    assert set(arms.values()) == {a.pk, b.pk}
+    report = policy_report()
+    assert set(report) == {"ctl@0", "trt@0"}
+    assert sum(r["decisions"] for r in report.values()) == 12
+    assert all(r["accuracy"] == 1.0 for r in report.values())
+    assert all(r["mean_gain"] > 0 for r in report.values())  # correct answers raise mastery
+    logged = logged_decisions()
+    assert len(logged) == 12 and all(abs(sum(c[1] for c in d.candidates) - 1) < 1e-6 for d in logged)
+    out = io.StringIO()
+    call_command("policy", "experiment-stop", stdout=out)
+    assert "stopped 1" in out.getvalue()
+    assert Decision.objects.count() == 24

@@ -1,0 +1,160 @@
+"""Policy versions: which policy serves which learner, activation, rollback and A/B experiments.
+
+A version names a registered policy kind with its hyperparameters and, for learned policies, the explicit
+parameters its `save` wrote. Activation is one transaction, so a failed or killed training run never leaves a
+half-activated version behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import threading
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from learners.errors import Conflict, InvalidInput, NotFound
+from tutor.models import PolicyExperiment, PolicyVersion
+from tutor.policy.base import POLICIES, Policy, make_policy
+
+_loaded: dict[int, Policy] = {}
+_lock = threading.Lock()
+
+
+def policy_load(version: PolicyVersion) -> Policy:
+    """The policy of a version, built once per process."""
+    cached = _loaded.get(version.pk)
+    if cached is not None:
+        return cached
+    with _lock:
+        if version.pk not in _loaded:
+            cls = POLICIES.get(version.kind)
+            if cls is None:
+                raise InvalidInput("kind", f"unknown policy {version.kind!r}; known: {', '.join(sorted(POLICIES))}")
+            params = bytes(version.params)
+            loader = getattr(cls, "load", None)
+            if params and loader is not None:
+                _loaded[version.pk] = loader(io.BytesIO(params))
+            else:
+                _loaded[version.pk] = make_policy(version.kind, **version.hyperparameters)
+        return _loaded[version.pk]
+
+
+def policy_bytes(policy: Policy) -> bytes:
+    save = getattr(policy, "save", None)
+    if save is None:
+        return b""
+    buf = io.BytesIO()
+    save(buf)
+    return buf.getvalue()
+
+
+def _arm(experiment: PolicyExperiment, learner_id: int) -> bool:
+    digest = hashlib.sha256(f"{experiment.name}:{learner_id}".encode()).hexdigest()
+    return int(digest[:8], 16) / 0xFFFFFFFF < experiment.treatment_share
+
+
+def policy_for_learner(*, learner_id: int) -> tuple[PolicyVersion | None, Policy, str]:
+    """The policy serving a learner: an active experiment's arm, else the active version, else the default."""
+    experiment = PolicyExperiment.objects.filter(active=True).select_related("control", "treatment").first()
+    if experiment is not None:
+        version = experiment.treatment if _arm(experiment, learner_id) else experiment.control
+        return version, policy_load(version), str(version)
+    version = PolicyVersion.objects.filter(active=True).first()
+    if version is None:
+        return None, make_policy(settings.TUTOR_POLICY), settings.TUTOR_POLICY
+    return version, policy_load(version), str(version)
+
+
+def policy_version_create(
+    *,
+    name: str,
+    kind: str,
+    hyperparameters: dict[str, Any] | None = None,
+    params: bytes = b"",
+    trained_through_decision_id: int = 0,
+    ope_report: dict[str, Any] | None = None,
+) -> tuple[PolicyVersion, bool]:
+    """Record a version; idempotent on (name, trained_through_decision_id). Returns (version, created)."""
+    if kind not in POLICIES:
+        raise InvalidInput("kind", f"unknown policy {kind!r}; known: {', '.join(sorted(POLICIES))}")
+    hyper = hyperparameters or {}
+    try:
+        make_policy(kind, **hyper)
+    except TypeError as exc:
+        raise InvalidInput("hyperparameters", str(exc)) from None
+    try:
+        with transaction.atomic():
+            version = PolicyVersion.objects.create(
+                name=name,
+                kind=kind,
+                hyperparameters=hyper,
+                params=params,
+                trained_through_decision_id=trained_through_decision_id,
+                ope_report=ope_report or {},
+            )
+            return version, True
+    except IntegrityError:
+        return PolicyVersion.objects.get(name=name, trained_through_decision_id=trained_through_decision_id), False
+
+
+@transaction.atomic
+def policy_activate(*, version_id: int) -> PolicyVersion:
+    version = PolicyVersion.objects.select_for_update().filter(pk=version_id).first()
+    if version is None:
+        raise NotFound("version_id", f"no policy version {version_id}")
+    PolicyVersion.objects.filter(active=True).exclude(pk=version.pk).update(active=False)
+    PolicyVersion.objects.filter(pk=version.pk).update(active=True, activated_at=timezone.now())
+    version.refresh_from_db()
+    return version
+
+
+@transaction.atomic
+def policy_rollback() -> PolicyVersion | None:
+    """Re-activate the version that was active before the current one; with none, fall back to the default
+    policy from settings (returns None). The rolled-back version leaves the activation chain (its activated_at
+    is cleared), so rolling back twice steps back twice."""
+    current = PolicyVersion.objects.select_for_update().filter(active=True).first()
+    if current is None:
+        raise Conflict("version", "no active policy version to roll back from")
+    previous = (
+        PolicyVersion.objects.exclude(pk=current.pk)
+        .filter(activated_at__isnull=False, activated_at__lte=current.activated_at)
+        .order_by("-activated_at")
+        .first()
+    )
+    PolicyVersion.objects.filter(pk=current.pk).update(active=False, activated_at=None)
+    if previous is None:
+        return None
+    PolicyVersion.objects.filter(pk=previous.pk).update(active=True)
+    previous.refresh_from_db()
+    return previous
+
+
+@transaction.atomic
+def experiment_start(*, name: str, treatment_id: int, treatment_share: float = 0.5) -> PolicyExperiment:
+    """Split learners between the active version (control) and a treatment version."""
+    if not 0 < treatment_share < 1:
+        raise InvalidInput("treatment_share", "must be strictly between 0 and 1")
+    control = PolicyVersion.objects.filter(active=True).first()
+    if control is None:
+        raise Conflict("control", "activate a policy version first: it becomes the control arm")
+    treatment = PolicyVersion.objects.filter(pk=treatment_id).first()
+    if treatment is None:
+        raise NotFound("treatment_id", f"no policy version {treatment_id}")
+    if treatment.pk == control.pk:
+        raise InvalidInput("treatment_id", "treatment must differ from the active version")
+    PolicyExperiment.objects.filter(active=True).update(active=False)
+    try:
+        return PolicyExperiment.objects.create(
+            name=name, control=control, treatment=treatment, treatment_share=treatment_share
+        )
+    except IntegrityError:
+        raise Conflict("name", f"an experiment named {name!r} exists") from None
+
+
+def experiment_stop() -> int:
+    return PolicyExperiment.objects.filter(active=True).update(active=False)
