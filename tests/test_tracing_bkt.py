@@ -329,3 +329,35 @@ def test_registry_builds_bkt_variants() -> None:
     assert {"bkt", "bkt_forget", "bkt_idem", "bkt_prior"} <= set(TRACERS)
     with pytest.raises(UnknownTracerError, match="no_such_tracer"):
         make_tracer("no_such_tracer")
+
+
+def test_empty_log_serves_defaults_and_round_trips() -> None:
+    empty = AttemptLog.from_rows([], [], [], [])
+    model = BKT().fit(empty)
+    assert model.params_for(3) == {k: pytest.approx(v) for k, v in BKT.DEFAULTS.items()}
+    assert model.predict(empty).shape == (0,)
+    buf = io.BytesIO()
+    model.save(buf)
+    buf.seek(0)
+    loaded = BKT.load(buf)
+    log = multi_skill_log()
+    pred = model.predict(log)
+    # every skill is unseen: each starts from the defaults in its own sequence
+    first = (
+        BKT.DEFAULTS["prior"] * (1 - BKT.DEFAULTS["slip"])
+        + (1 - BKT.DEFAULTS["prior"]) * BKT.DEFAULTS["guess"]
+    )
+    assert pred[[0, 2, 4]] == pytest.approx([first] * 3)
+    np.testing.assert_array_equal(loaded.predict(log), pred)
+    np.testing.assert_array_equal(replay(loaded, log), pred)
+
+
+def test_interleaved_learners_predict_as_if_contiguous(fitted: BKT, synthetic: AttemptLog) -> None:
+    log = synthetic.take(np.flatnonzero(synthetic.learner < 30))
+    # interleave: order rows by position within learner, then learner (a time-ordered export of many learners)
+    pos = np.arange(len(log)) - np.searchsorted(log.learner, log.learner)
+    order = np.lexsort((log.learner, pos))
+    mixed = log.take(order)
+    got = fitted.predict(mixed)
+    expected = fitted.predict(log)
+    np.testing.assert_array_equal(got, expected[order])

@@ -147,7 +147,7 @@ class BKT(Tracer):
         srows = rows[order]
         sskill = skill_idx[order]
         seq_lengths = _run_lengths(sskill, log.learner[srows])
-        seq_first = np.concatenate([[0], np.cumsum(seq_lengths)[:-1]]).astype(np.int64)
+        seq_first = (np.cumsum(seq_lengths) - seq_lengths).astype(np.int64)
         seq_skill = sskill[seq_first]
 
         # prior groups: one per skill, or one per (skill, learner class)
@@ -320,12 +320,13 @@ class BKT(Tracer):
         guess = np.append(self.guess_, d["guess"])
         slip = np.append(self.slip_, d["slip"])
 
-        order = np.lexsort((np.arange(len(rows)), log.learner[rows], skill_idx))
+        # sequences by raw skill id: skills unseen at fit time share the defaults row but not a sequence
+        order = np.lexsort((np.arange(len(rows)), log.learner[rows], sk))
         srows = rows[order]
         sskill = skill_idx[order]
-        seq_lengths = _run_lengths(sskill, log.learner[srows])
+        seq_lengths = _run_lengths(sk[order], log.learner[srows])
         layout = bkt_em.build_layout(seq_lengths, chunk=None)
-        seq_first = np.concatenate([[0], np.cumsum(seq_lengths)[:-1]]).astype(np.int64)
+        seq_first = (np.cumsum(seq_lengths) - seq_lengths).astype(np.int64)
         lane_skill = sskill[seq_first][layout.lane_seq]
 
         if self.learner_prior:
