@@ -27,9 +27,23 @@ class Candidate:
     difficulty: float = 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One earlier answer of the learner, as policies that learn from recent successes (ZPDES) need it."""
+
+    item: int
+    skills: tuple[int, ...]
+    correct: bool
+    time: float = 0.0  # seconds, same clock as `LearnerView.now`
+
+
 @dataclass(frozen=True)
 class LearnerView:
-    """What a policy may know about the learner when it decides."""
+    """What a policy may know about the learner when it decides.
+
+    `history` holds the learner's latest answers, oldest first (the service passes its last few hundred; empty
+    means unknown, and policies that use it fall back to their cold-start rule). `recent_items` is newest first.
+    """
 
     graph: SkillGraph[int]
     mastery: Mapping[int, float]
@@ -39,6 +53,7 @@ class LearnerView:
     step: int = 0
     last_seen: Mapping[int, float] = field(default_factory=dict)  # skill -> time of last practice (seconds)
     now: float = 0.0
+    history: Sequence[Outcome] = ()
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,48 @@
+"""Every scheduling policy by name, in the registry of `tutor.policy.base` (`POLICIES`, `make_policy`).
+
+Importing `tutor.policy` (any of its modules) fills the registry, so `from tutor.policy.base import make_policy`
+sees all policies. Learned policies are created unfitted by `make_policy`; `load_policy` reads saved parameters.
+"""
+
+from __future__ import annotations
+
+from typing import IO
+
+from tutor.policy.bandit import ContextualBanditPolicy
+from tutor.policy.base import POLICIES, MasteryLearningPolicy, Policy
+from tutor.policy.baselines import ExpertOrderPolicy, RandomPolicy
+from tutor.policy.deeprl import PPOPolicy
+from tutor.policy.hierarchical import HierarchicalPolicy
+from tutor.policy.planner import PlannerPolicy
+from tutor.policy.spaced import SpacedReviewPolicy
+from tutor.policy.zpdes import ZPDESPolicy
+
+POLICIES.update(
+    {
+        cls.name: cls
+        for cls in (
+            RandomPolicy,
+            ExpertOrderPolicy,
+            MasteryLearningPolicy,
+            ZPDESPolicy,
+            SpacedReviewPolicy,
+            ContextualBanditPolicy,
+            PlannerPolicy,
+            PPOPolicy,
+            HierarchicalPolicy,
+        )
+    }
+)
+
+LEARNED: frozenset[str] = frozenset(
+    {ContextualBanditPolicy.name, PlannerPolicy.name, PPOPolicy.name, HierarchicalPolicy.name}
+)
+
+
+def load_policy(name: str, fp: IO[bytes]) -> Policy:
+    """A learned policy from what its `save` wrote (JSON, or a JSON header and a torch state_dict)."""
+    if name not in LEARNED:
+        raise ValueError(f"{name!r} has no saved parameters; learned policies: {sorted(LEARNED)}")
+    cls = POLICIES[name]
+    loaded: Policy = cls.load(fp)  # type: ignore[attr-defined]
+    return loaded
