@@ -298,13 +298,26 @@ def run_pybkt(splits: list[Split], num_fits: int, latency_samples: int, log: Any
         for variant in ("bkt", "bkt_forget"):
             per_split = []
             for name, split in zip(names, splits, strict=True):
-                p = _rows_to_attempts(split.test, np.load(work / f"{name}_{variant}.npy"))
+                rows = np.load(work / f"{name}_{variant}.npy")
+                # pyBKT's predictions can exceed 1 by rounding; NaN would be a degenerate skill: counted, 0.5
+                repaired = int(np.sum(~np.isfinite(rows) | (rows < 0.0) | (rows > 1.0)))
+                rows = np.clip(np.nan_to_num(rows, nan=0.5), 0.0, 1.0)
+                p = _rows_to_attempts(split.test, rows)
                 y = attempt_labels(split.test)
-                per_split.append({**raw[name][variant], "p": p, "y": y, "metrics": metrics(y, p)})
+                per_split.append(
+                    {
+                        **raw[name][variant],
+                        "p": p,
+                        "y": y,
+                        "metrics": metrics(y, p),
+                        "repaired_rows": repaired,
+                    }
+                )
             agg = _aggregate(per_split, splits)
             for k in ("predict_one_p50_ms", "predict_one_p99_ms"):
                 vals = [r[k] for r in per_split if r.get(k) is not None]
                 agg[k] = float(np.mean(vals)) if vals else None
+            agg["repaired_rows"] = sum(r["repaired_rows"] for r in per_split)
             out[variant] = agg
         out["version"] = subprocess.run(
             [str(py), "-c", "import importlib.metadata as m; print(m.version('pyBKT'))"],
@@ -477,7 +490,11 @@ def main(argv: list[str] | None = None) -> int:
         )
     if not args.no_pybkt:
         log("pyBKT ...")
-        doc["pybkt"] = run_pybkt(splits, args.restarts, args.pybkt_latency_samples, log)
+        try:
+            doc["pybkt"] = run_pybkt(splits, args.restarts, args.pybkt_latency_samples, log)
+        except Exception as exc:  # the baseline failing must not lose our tracers' figures
+            log(f"pyBKT failed: {type(exc).__name__}: {exc}")
+            doc["pybkt"] = None
     doc["ratios"] = ratios(doc)
     if args.plot:
         curves = {k: v for k, v in doc["tracers"].items() if "error" not in v}
