@@ -26,7 +26,17 @@ class BKT(Tracer):
 
     Bounds rather than post-hoc checks keep parameters meaningful: guess and slip at most `max_guess`/`max_slip`
     (so a correct answer always raises mastery), forgetting at most `max_forget`. Restarts run together for
-    `warmup_iter` iterations, then only the best restart per skill (by log-likelihood) runs on to convergence.
+    `warmup_iter` iterations, then only the best restart per skill (by log-likelihood) runs on until its
+    log-likelihood per answer moves less than `tol` (at most `max_iter` iterations in all).
+
+    Other hyperparameters: `chunk` (longest piece of a sequence the fit processes at once; speed only),
+    `smoothing` (pseudo-answers pulling every parameter towards `DEFAULTS`; 0 is plain maximum likelihood),
+    `item_level`/`item_min_answers`/`item_smoothing` (KT-IDEM, see `BKTIdem`), `learner_prior`/
+    `prior_min_history`/`prior_edges`/`prior_smoothing` (see `BKTPrior`), `combine` ("mean", "product" or "min"
+    of the skills' P(correct) for a multi-skill problem).
+
+    The online state is `{"q": {"<skill>": P(not mastered)}}` (plus the learner's answer counts `"n"`, `"c"` with
+    `learner_prior`); read mastery through `mastery()`.
     """
 
     name: ClassVar[str] = "bkt"
@@ -505,7 +515,11 @@ class BKT(Tracer):
 
 
 class BKTForget(BKT):
-    """BKT whose mastered state can be lost (learned forgetting per skill, at most `max_forget` per step)."""
+    """BKT whose mastered state can be lost (learned forgetting per skill, at most `max_forget` per step).
+
+    A correct answer still raises the posterior; mastery at the next opportunity then includes the chance of
+    forgetting in between, so a learner near mastery drifts down towards learn / (learn + forget) between answers.
+    """
 
     name: ClassVar[str] = "bkt_forget"
 
