@@ -9,7 +9,7 @@ import pytest
 from tutor.llm.backends import BACKENDS, get_backend
 from tutor.llm.backends.base import StopScanner, approx_tokens, cut_at_stop
 from tutor.llm.backends.template import TemplateBackend
-from tutor.llm.prompts import ExplainRequest, context_messages, explain_messages, goal_messages
+from tutor.llm.prompts import ExplainRequest, explain_messages, goal_messages, scene_messages
 
 REQ = ExplainRequest(
     kind="explanation",
@@ -66,10 +66,16 @@ def test_template_backend_honours_stop_and_max_tokens() -> None:
 
 def test_template_backend_constrained_outputs_always_match() -> None:
     backend = TemplateBackend()
-    msgs = context_messages(problem="What is 3 + 4?", theme="baking", skill_name="Addition")
-    schema = {"type": "object", "properties": {"context": {"type": "string", "minLength": 5}}}
+    msgs = scene_messages(
+        exercise="What is 3 + 4?",
+        brief="find the total of 3 and 4",
+        name="Lena",
+        theme="baking",
+        opening="Lena is making",
+    )
+    schema = {"type": "object", "properties": {"scene": {"type": "string", "minLength": 5}}}
     out = json.loads(backend.generate(msgs, json_schema=schema).text)
-    assert out == {"context": "Lena is baking bread for the school fair."}
+    assert out == {"scene": "Lena is making cakes for the school fair."}
     # A schema the template cannot fill still gets a valid (shortest) instance.
     odd = {"type": "object", "properties": {"n": {"type": "integer"}}}
     assert backend.generate(msgs, json_schema=odd).text == '{"n": 0}'

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 PROMPT_VERSION = "p1"
@@ -159,26 +159,54 @@ def explain_messages(req: ExplainRequest) -> list[dict[str, str]]:
     ]
 
 
-def context_messages(
-    *, problem: str, theme: str, skill_name: str, banned: tuple[str, ...] = ()
+def story_messages(
+    *, exercise: str, brief: str, numbers: Sequence[str], name: str, theme: str
 ) -> list[dict[str, str]]:
-    """Ask for a short scene around an exercise; the numbers and the question come from the template, not here."""
+    """Ask for a short word problem around a template's numbers; the answer key stays the template's.
+
+    The model sees the plain exercise, what the story must make the learner compute (the template's brief, which
+    never contains the result), the numbers it must use, a name and a theme, plus one worked example of the
+    shape. Constrained decoding then forces the name first, exactly these numbers in this order, no other
+    digits, and a closing question mark.
+    """
     parts = [
-        _meta({"kind": "context", "theme": theme, "version": PROMPT_VERSION}),
-        _tag("exercise", problem),
-        _tag("skill", skill_name),
+        _meta({"kind": "story", "theme": theme, "name": name, "version": PROMPT_VERSION}),
+        _tag("exercise", exercise),
+        _tag("brief", brief),
+        _tag("numbers", ", ".join(numbers)),
         _tag("theme", theme),
-    ]
-    if banned:
-        parts.append(_tag("avoid", "\n".join(banned)))
-    parts.append(
+        _tag("name", name),
         _tag(
             "request",
-            "Write one or two short sentences that set a real-life scene for this exercise, about the theme. "
-            "Use a first name and simple words. Do not write any numbers and do not ask the question: "
-            'reply as JSON {"context": "..."}.',
-        )
-    )
+            f"Write a short word problem about {theme} where {name} has to {brief}. Use the numbers "
+            f"{', '.join(numbers)} exactly once each and no other numbers. Two sentences: the situation, then a "
+            'question ending with "?". Do not give the answer. Reply as JSON {"story": "..."}. '
+            'Example for "find the total of 12 and 7": '
+            '{"story": "Leo has 12 red apples and picks 7 green apples. How many apples does Leo have now?"}',
+        ),
+    ]
+    return [
+        {"role": "system", "content": "You write short, clear word problems for school maths exercises."},
+        {"role": "user", "content": "\n".join(parts)},
+    ]
+
+
+def scene_messages(*, exercise: str, brief: str, name: str, theme: str, opening: str) -> list[dict[str, str]]:
+    """Ask for one scene-setting sentence; the question with the numbers comes from the template's brief.
+
+    The smallest models cannot keep an arithmetic story straight, but they can write one plain sentence about a
+    person and a theme; constrained decoding forces the name first, letters only (no digits) and a full stop.
+    """
+    parts = [
+        _meta({"kind": "scene", "theme": theme, "name": name, "opening": opening, "version": PROMPT_VERSION}),
+        _tag("exercise", exercise),
+        _tag("brief", brief),
+        _tag(
+            "request",
+            f'Write one short, simple sentence about {theme} that starts with "{opening}", to set the scene '
+            f'for the exercise. No numbers. Reply as JSON {{"scene": "{opening} ..."}}.',
+        ),
+    ]
     return [
         {"role": "system", "content": "You write short, friendly settings for school maths exercises."},
         {"role": "user", "content": "\n".join(parts)},

@@ -109,7 +109,53 @@ SCENES = {
 NAMES = ("Maya", "Leo", "Amara", "Tom", "Sofia", "Ravi", "Nina", "Omar", "Lena", "Kai")
 
 
-def template_scene(problem: str, theme: str, seed: int = 0) -> str:
-    key = f"{problem}|{theme}|{seed}"
-    scenes = SCENES.get(theme, SCENES["school"])
-    return _pick(scenes, key + "s").format(name=_pick(NAMES, key + "n"))
+def pick_name(key: str) -> str:
+    return _pick(NAMES, key + "n")
+
+
+# A scene opens "<name> is <verb>" with a verb that fits the theme (the item writer forces that opening on the
+# model); each verb reads well with the theme's object, which is what the template backend writes after it.
+THEME_VERBS: dict[str, tuple[str, ...]] = {
+    "shopping": ("buying", "choosing", "shopping for"),
+    "baking": ("baking", "making", "decorating"),
+    "sport": ("playing", "training for", "watching"),
+    "garden": ("planting", "watering", "picking"),
+    "travel": ("visiting", "packing for", "driving to"),
+    "school": ("reading about", "drawing", "writing about"),
+}
+THEME_OBJECTS = {
+    "shopping": "fruit at the market",
+    "baking": "cakes for the school fair",
+    "sport": "a football match in the park",
+    "garden": "tomatoes in the garden",
+    "travel": "the seaside with friends",
+    "school": "animals for a class project",
+}
+
+
+def template_scene(name: str, theme: str, key: str = "", opening: str | None = None) -> str:
+    if opening:
+        return f"{opening} {THEME_OBJECTS.get(theme, THEME_OBJECTS['school'])}."
+    return _pick(SCENES.get(theme, SCENES["school"]), key + theme).format(name=name)
+
+
+def brief_question(brief: str, name: str) -> str:
+    """The template's brief as the question of a word problem.
+
+    Briefs read "find the total of 462 and 514" or "3 equal unknown amounts plus 30 more make 54; ask for one
+    unknown amount"; the second form becomes a statement and a question. Parenthesised advice is dropped.
+    """
+    main, _, ask = re.sub(r"\s*\([^)]*\)", "", brief).partition(";")
+    main, ask = main.strip().rstrip("."), ask.strip()
+    if ask.startswith("ask "):
+        what = ask[4:].removeprefix("for ").strip()
+        question = (
+            (what[0].upper() + what[1:]) if what.startswith(("how", "what", "which")) else f"What is {what}"
+        )
+        return f"{name} knows that {main}. {question.rstrip('?')}?"
+    return f"Can you help {name} {main}?"
+
+
+def template_story(brief: str, name: str, theme: str) -> str:
+    """A plain word problem from the template's brief: a scene sentence, then the question."""
+    return f"{template_scene(name, theme, brief)} {brief_question(brief, name)}"

@@ -191,6 +191,7 @@ class LocalBackend(LLMBackend):
         threads: int = 1,
         dtype: str = "bfloat16",
         top_k: int = 50,
+        repetition_penalty: float = 1.15,
         max_context: int = 2048,
         fast: bool = False,
     ) -> None:
@@ -199,6 +200,8 @@ class LocalBackend(LLMBackend):
         self.threads = threads
         self.dtype = dtype
         self.top_k = top_k
+        self.repetition_penalty = repetition_penalty  # HF-style, over the tokens generated so far: a small
+        # model's commonest failure is looping on a word
         self.max_context = max_context
         self.fast = fast
         path = self.model_path
@@ -269,6 +272,12 @@ class LocalBackend(LLMBackend):
                 out = model(input_ids=ids, use_cache=True, logits_to_keep=1, **{cache_kw: past})
                 past = getattr(out, cache_kw)
                 logits = out.logits[0, -1].float()
+                if self.repetition_penalty != 1.0 and out_ids:
+                    seen = torch.tensor(sorted(set(out_ids)), dtype=torch.long)
+                    picked = logits[seen]
+                    logits[seen] = torch.where(
+                        picked > 0, picked / self.repetition_penalty, picked * self.repetition_penalty
+                    )
                 if guide is not None:
                     mask = mask_cache.get(guide.state)
                     if mask is None:

@@ -25,7 +25,7 @@ from tutor.llm.backends.base import (
 )
 from tutor.llm.constrain import RegexDFA, constraint_pattern
 from tutor.llm.prompts import LEVELS, STYLES, ExplainRequest, parse_sections, unquote_learner_text
-from tutor.llm.writer import template_explanation, template_hint, template_scene
+from tutor.llm.writer import template_explanation, template_hint, template_scene, template_story
 
 TEMPLATE_VERSION = "template-v1"
 
@@ -62,8 +62,16 @@ class TemplateBackend(LLMBackend):
                 else "worked_example",
             )
             return template_explanation(req) if kind == "explanation" else template_hint(req)
-        if kind == "context":
-            return {"context": template_scene(sections.get("exercise", ""), meta.get("theme", ""), seed or 0)}
+        if kind == "scene":
+            name = meta.get("name", "Maya")
+            theme, opening = meta.get("theme", ""), meta.get("opening")
+            return {"scene": template_scene(name, theme, sections.get("brief", ""), opening)}
+        if kind == "story":
+            return {
+                "story": template_story(
+                    sections.get("brief", ""), meta.get("name", "Maya"), meta.get("theme", "")
+                )
+            }
         if kind == "goal":
             goal = _words(unquote_learner_text(sections.get("goal", "")))
             picked = []
