@@ -163,7 +163,7 @@ def test_common_wrong_answers_are_deduplicated() -> None:
 @pytest.mark.parametrize("level", ["beginner", "intermediate", "advanced"])
 @pytest.mark.parametrize("style", ["worked_example", "analogy", "socratic", "short_hint"])
 def test_template_explanations_pass_their_own_checks(level: str, style: str) -> None:
-    ex = Explainer(None)
+    ex = Explainer(None, check_template=True)
     for response in ["2/5", "2/6", "1/6", "hello there"]:
         got = ex.explain(ITEM, response, level=level, style=style)
         assert (

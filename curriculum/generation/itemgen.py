@@ -218,7 +218,7 @@ def readability_problems(text: str) -> list[str]:
 
 
 def _numbers(text: str) -> list[str]:
-    return re.findall(r"\d+(?:[,.]\d+)*(?:\s*/\s*\d+)?(?:\s+\d+/\d+)?", text)
+    return re.findall(r"(?<![\w])-?\d+(?:[,.]\d+)*(?:\s*/\s*\d+)?(?:\s+\d+/\d+)?", text)
 
 
 @dataclass

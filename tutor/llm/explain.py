@@ -15,6 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from curriculum.generation.answers import AnswerSpec, canonical
@@ -36,13 +37,13 @@ class ItemInfo:
     skills: tuple[str, ...] = ()
     known_wrong: tuple[tuple[str, str], ...] = ()  # from the template: (wrong response, misconception code)
 
-    @property
+    @cached_property
     def version(self) -> str:
         """Content hash: editing the prompt, key or solution invalidates cached explanations."""
         blob = json.dumps([self.prompt, canonical(self.answer), self.solution], ensure_ascii=False)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
-    @property
+    @cached_property
     def answer_text(self) -> str:
         return canonical(self.answer)
 
@@ -135,6 +136,8 @@ class Explainer:
     n_samples: candidates drawn per request (best-of-n when a `scorer` is given, else the first that passes).
     self_consistency: with n_samples >= 3, also require that the majority of the samples' stated results equal
     the key (a model that is right by luck once is refused). None means: on when the backend is `fast`.
+    check_template: also run the checks on template text (it passes them by construction, which the tests and
+    `bench/llm.py` verify over every template; checking costs up to 5 ms on expression items, sympy).
     """
 
     def __init__(
@@ -147,8 +150,10 @@ class Explainer:
         timeout: float = 30.0,
         seed: int = 0,
         scorer: Scorer | None = None,
+        check_template: bool = False,
     ) -> None:
         self.backend = backend
+        self.check_template = check_template
         self.n_samples = n_samples
         self.self_consistency = self_consistency
         self.temperature = temperature
@@ -289,7 +294,9 @@ class Explainer:
         else:
             chosen = self._template(req)
             source = "template"
-            if self._check(chosen, item, req):  # only possible when the item's own solution is unusable
+            if self.check_template and self._check(
+                chosen, item, req
+            ):  # only when the item's solution is unusable
                 self.stats.rejected["template_failed_checks"] += 1
                 if kind == "hint":
                     chosen = template_hint(

@@ -147,7 +147,8 @@ class GoalMapping:
 
 
 def _stems(text: str) -> set[str]:
-    return {re.sub(r"(ing|es|s)$", "", w) for w in re.findall(r"[a-z]{3,}", text.lower())}
+    """Crude stems: the first five letters (subtraction/subtracting, fractions/fraction, carry/carrying)."""
+    return {w[:5] for w in re.findall(r"[a-z]{3,}", text.lower())}
 
 
 _STOP = _stems(

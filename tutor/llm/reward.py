@@ -72,12 +72,23 @@ class RewardModel:
     """Logistic regression on [embedding, scalar features, level x style one-hots]."""
 
     def __init__(
-        self, *, embedder: str | None = None, C: float = 1.0, max_iter: int = 1000, n_threads: int | None = 1
+        self,
+        *,
+        embedder: str | None = None,
+        C: float | None = None,
+        max_iter: int = 1000,
+        n_threads: int | None = 1,
+        Cs: tuple[float, ...] = (0.001, 0.003, 0.01, 0.03, 0.1, 1.0),
+        cv: int = 3,
+        random_state: int = 0,
     ) -> None:
         self.embedder = embedder
         self.C = C
         self.max_iter = max_iter
         self.n_threads = n_threads  # BLAS threads while fitting: oversubscribed cores make L-BFGS 20x slower
+        self.Cs = Cs  # C=None: chosen from Cs by cv-fold AUC (the embedding block needs strong shrinkage,
+        self.cv = cv  # measured: held-out AUC 0.57 at C=1, 0.69 at C=0.003 on the synthetic bench)
+        self.random_state = random_state
 
     def _embedder(self) -> Embedder:
         emb = getattr(self, "_emb", None)
@@ -97,6 +108,7 @@ class RewardModel:
 
     def fit(self, candidates: Sequence[Candidate], labels: Sequence[int] | np.ndarray) -> RewardModel:
         from sklearn.linear_model import LogisticRegression
+        from sklearn.model_selection import StratifiedKFold, cross_val_score
         from threadpoolctl import threadpool_limits
 
         X = self.features(candidates)
@@ -104,9 +116,23 @@ class RewardModel:
         self.mean_ = X.mean(axis=0)
         self.scale_ = X.std(axis=0)
         self.scale_[self.scale_ == 0] = 1.0
-        clf = LogisticRegression(C=self.C, max_iter=self.max_iter)
+        Z = (X - self.mean_) / self.scale_
         with threadpool_limits(limits=self.n_threads):
-            clf.fit((X - self.mean_) / self.scale_, y)
+            if self.C is not None:
+                self.C_ = float(self.C)
+            elif min(np.bincount(y, minlength=2)) < self.cv:
+                self.C_ = float(np.median(self.Cs))  # too few of one class to cross-validate
+            else:
+                folds = StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
+                scores = [
+                    cross_val_score(
+                        LogisticRegression(C=c, max_iter=self.max_iter), Z, y, cv=folds, scoring="roc_auc"
+                    ).mean()
+                    for c in self.Cs
+                ]
+                self.C_ = float(self.Cs[int(np.argmax(scores))])
+            clf = LogisticRegression(C=self.C_, max_iter=self.max_iter)
+            clf.fit(Z, y)
         self.coef_ = clf.coef_[0].astype(np.float64)
         self.intercept_ = float(clf.intercept_[0])
         self.n_train_ = len(y)
@@ -166,7 +192,11 @@ class RewardModel:
                 "C": self.C,
                 "max_iter": self.max_iter,
                 "n_threads": self.n_threads,
+                "Cs": list(self.Cs),
+                "cv": self.cv,
+                "random_state": self.random_state,
             },
+            "C_": self.C_,
             "n_train": self.n_train_,
             "auc": getattr(self, "auc_", None),
             "version": self.version,
@@ -187,7 +217,10 @@ class RewardModel:
         meta = json.loads(base.with_suffix(".json").read_text())
         if meta.get("class") != "RewardModel":
             raise ValueError(f"{base}.json is not a saved RewardModel")
-        model = cls(**meta["params"])
+        params = dict(meta["params"])
+        params["Cs"] = tuple(params.get("Cs", (1.0,)))
+        model = cls(**params)
+        model.C_ = float(meta.get("C_", params.get("C") or 1.0))
         arrays = np.load(base.with_suffix(".npz"))
         model.coef_ = arrays["coef"]
         model.intercept_ = float(arrays["intercept"][0])
