@@ -9,6 +9,7 @@ the skills' predictions (`combine`), all computed before any of them is updated 
 
 from __future__ import annotations
 
+import bisect
 import inspect
 import json
 from typing import IO, Any, ClassVar, Self
@@ -428,10 +429,17 @@ class BKT(Tracer):
         pos = self._skill_pos.get(skill)
         if not self.learner_prior:
             return self._priors[pos][0] if pos is not None else self._default_params()["prior"]
+        if pos is None:
+            return self._default_params()["prior"]
         n = int(state.get("n", 0))
         c = int(state.get("c", 0))
-        cls = int(self._learner_class((np.array([n]), np.array([c])))[0])
-        return self._priors[pos][cls] if pos is not None else self._default_params()["prior"]
+        # scalar twin of `_learner_class` (same arithmetic; bisect_right == searchsorted side="right")
+        cls = (
+            0
+            if n < self.prior_min_history
+            else 1 + bisect.bisect_right(self.prior_edges, (c + 1.0) / (n + 2.0))
+        )
+        return self._priors[pos][cls]
 
     def update(self, state: State, attempt: Attempt) -> State:
         qs: dict[str, float] = state.setdefault("q", {})
