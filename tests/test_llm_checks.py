@@ -53,15 +53,19 @@ def test_explanation_failures_are_named() -> None:
     def reasons(text: str) -> list[str]:
         return check_explanation(text, spec=FRAC, level="beginner", grounding=GROUND, response="2/5")
 
-    assert reasons("Add the tops.\nAnswer: 2/5") == ["wrong_result"]
-    assert reasons("The answer is 1/2, no wait.\nAnswer: 5/6") == ["conflicting_result"]
-    assert reasons("So the answer is 5/6, well done.\nAnswer: 5/6") == []
-    assert reasons("Add the tops and the bottoms, easy.") == ["no_result"]
-    assert reasons("Yes.") == ["too_short"]
-    assert reasons("We get 7/9 first, then simplify.\nAnswer: 5/6") == ["ungrounded_number"]
+    pad = "Look at the bottoms of both fractions first. "
+    assert reasons(pad + "Add the tops.\nAnswer: 2/5") == ["wrong_result"]
+    assert reasons(pad + "The answer is 1/2, no wait.\nAnswer: 5/6") == ["conflicting_result"]
+    assert reasons(pad + "So the answer is 5/6, well done.\nAnswer: 5/6") == []
+    assert reasons(pad + "Add the tops and the bottoms, easy.") == ["no_result"]
+    assert reasons("The correct answer is 5/6.\nAnswer: 5/6") == ["too_short"]
+    assert reasons(pad + "We get 7/9 first, then simplify.\nAnswer: 5/6") == ["ungrounded_number"]
+    assert reasons(pad + "Here 3/6 + 2/6 = 1/2 is wrong, sorry.\nAnswer: 5/6") == ["wrong_arithmetic"]
     assert reasons(" ".join(["word"] * 110) + "\nAnswer: 5/6") == ["too_long", "repetitive"]
-    assert reasons("See https://example.com for more.\nAnswer: 5/6") == ["link"]
-    assert reasons("<worked_solution> says so.\nAnswer: 5/6") == ["code", "prompt_leak"]
+    assert reasons(pad + "See https://example.com for more.\nAnswer: 5/6") == ["link"]
+    assert reasons(pad + "<worked_solution> says so.\nAnswer: 5/6") == ["code", "prompt_leak"]
+    recited = pad + "The learner is a beginner: use short sentences, everyday words.\nAnswer: 5/6"
+    assert reasons(recited) == ["prompt_echo"]
 
 
 def test_hints_never_state_the_key() -> None:
@@ -73,6 +77,14 @@ def test_hints_never_state_the_key() -> None:
     assert check_hint("Hint: it comes to 10/12 in the end.", spec=FRAC, prompt=PROMPT, grounding=GROUND) == [
         "states_answer",
         "ungrounded_number",
+    ]
+    for claim in [
+        "Hint: the answer would be 6, think.",
+        'The answer to the question "What is 1/2 + 1/3" is 6.',
+    ]:
+        assert check_hint(claim, spec=FRAC, prompt=PROMPT, grounding=GROUND) == ["claims_result"]
+    assert check_hint("Hint: first 3/6 + 2/6 = 1/3, then.", spec=FRAC, prompt=PROMPT, grounding=GROUND) == [
+        "wrong_arithmetic"
     ]
 
 

@@ -10,7 +10,14 @@ import pytest
 from curriculum.generation.answers import AnswerSpec
 from tutor.llm.backends.base import BackendTimeout, Completion, LLMBackend, Messages
 from tutor.llm.backends.template import TemplateBackend
-from tutor.llm.explain import Explainer, ItemInfo, common_wrong_answers, explanation_cache_key
+from tutor.llm.constrain import RegexDFA
+from tutor.llm.explain import (
+    Explainer,
+    ItemInfo,
+    common_wrong_answers,
+    explanation_cache_key,
+    grounded_pattern,
+)
 
 ITEM = ItemInfo(
     code="frac-add-1",
@@ -94,7 +101,7 @@ def test_self_consistency_refuses_a_lucky_minority() -> None:
 
 
 def test_best_of_n_uses_the_scorer() -> None:
-    short_good = "Same bottoms first: 3/6 + 2/6 = 5/6.\nAnswer: 5/6"
+    short_good = "Make the bottoms the same first, then add the tops: 3/6 + 2/6 = 5/6.\nAnswer: 5/6"
     ex = Explainer(
         Scripted([GOOD, short_good]), n_samples=2, scorer=lambda text, item, level, style: -len(text)
     )
@@ -171,3 +178,22 @@ def test_template_explanations_pass_their_own_checks(level: str, style: str) -> 
             == []
         )
     assert ex.stats.rejected == {}
+
+
+def test_grounded_decoding_pattern() -> None:
+    backend = Scripted([GOOD])
+    Explainer(backend, constrain=True).explain(ITEM, "2/5")
+    dfa = RegexDFA(backend.calls[0]["regex"])
+    assert dfa.fullmatch("Make the bottoms the same: 3/6 and 2/6. Then add the tops.\nAnswer: 5/6")
+    assert not dfa.fullmatch("Only one sentence here.\nAnswer: 5/6")  # an explanation has at least two
+    assert not dfa.fullmatch("Add the tops. It makes 7/9.\nAnswer: 5/6")  # 7/9 is in no source
+    assert not dfa.fullmatch(
+        "Add the tops. It makes 56 now.\nAnswer: 5/6"
+    )  # 5 then 6 is not a number of ours
+    assert not dfa.fullmatch("Add the tops. Then the bottoms.\nAnswer: 2/5")  # it can only end on the key
+    assert Explainer(Scripted([GOOD])).backend.name == "scripted"
+    off = Scripted([GOOD])
+    Explainer(off).explain(ITEM, "2/5")
+    assert off.calls[0]["regex"] is None  # only the local backend is constrained by default
+    pattern = grounded_pattern(["What is 3 + 4?"], answer_text=None, max_sentences=2)
+    assert RegexDFA(pattern).fullmatch("Start with 3. Then count on 4 more.")

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from fractions import Fraction
 
 from curriculum.generation.answers import AnswerSpec, same_value
-from tutor.llm.prompts import MAX_WORDS
+from tutor.llm.prompts import LEVEL_VOICE, MAX_WORDS, STYLE_VOICE, SYSTEM
 
 # Slack over the word budget the prompt asks for: the closing "Answer:" line and a short greeting.
 WORD_SLACK = 15
 MIN_WORDS = 4
+MIN_EXPLANATION_WORDS = 12  # "The correct answer is 5/6. Answer: 5/6" explains nothing
 HINT_MAX_WORDS = 50
 
 _RESULT_RE = re.compile(r"(?im)^\W*(?:final\s+)?answer\s*(?:is)?\s*[:=]\s*(.+?)\s*$")
@@ -101,14 +103,65 @@ def states_answer(text: str, spec: AnswerSpec, prompt: str) -> bool:
     return False
 
 
+def _ngrams(text: str, n: int) -> set[tuple[str, ...]]:
+    words = re.findall(r"[a-z']+", text.lower())
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
+# Six words in a row from our own instructions: the model is reciting the prompt, not explaining.
+_INSTRUCTION_NGRAMS = _ngrams(
+    " . ".join([SYSTEM, *LEVEL_VOICE.values(), *STYLE_VOICE.values()]), 6
+) | _ngrams(
+    "explain to the learner why the correct answer is use at most words end with one line exactly like "
+    "give the learner a hint for the first step do not give the final answer or any number that is the answer",
+    6,
+)
+
+
 def _repetitive(text: str) -> bool:
     words = re.findall(r"\w+", text.lower())
     grams = [" ".join(words[i : i + 4]) for i in range(len(words) - 3)]
     return any(grams.count(g) > 2 for g in set(grams))
 
 
+_ARITH_NUM = r"-?\d+(?:\.\d+)?(?:/\d+)?"
+_ARITH_RE = re.compile(
+    rf"({_ARITH_NUM})\s*([+\-−×x*÷:]|\s/\s)\s*({_ARITH_NUM})\s*=\s*({_ARITH_NUM})(?![\d/])"
+)
+_CLAIM_RE = re.compile(
+    r"(?i)\b(?:answer|result)\b[^.?!\n]{0,40}?\b(?:is|would be|will be|should be|equals)\b|\b(?:answer|result)\s*:"
+)
+
+
+def _value(text: str) -> Fraction | None:
+    try:
+        return Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
+def wrong_arithmetic(text: str) -> list[str]:
+    """Every "a op b = c" the text states that is false (exact arithmetic): a model's slip in a step is as
+    misleading as a wrong final result."""
+    ops = {"+": "+", "-": "-", "−": "-", "×": "*", "x": "*", "*": "*", "÷": "/", ":": "/", "/": "/"}
+    bad = []
+    for m in _ARITH_RE.finditer(text.replace("−", "-")):
+        a, b, c = _value(m.group(1)), _value(m.group(3)), _value(m.group(4))
+        op = ops.get(m.group(2).strip() or "/")
+        if a is None or b is None or c is None or op is None:
+            continue
+        if op == "/" and b == 0:
+            continue
+        got = {"+": a + b, "-": a - b, "*": a * b, "/": a / b if b else a}[op]
+        if got != c:
+            bad.append(m.group(0))
+    return bad
+
+
 def content_problems(text: str) -> list[str]:
     problems = [name for name, pat in BANNED_PATTERNS.items() if pat.search(text)]
+    if _ngrams(text, 6) & _INSTRUCTION_NGRAMS:
+        problems.append("prompt_echo")
     if any(ord(c) < 32 and c not in "\n\t" for c in text):
         problems.append("control_chars")
     letters = [c for c in text if c.isalpha()]
@@ -130,7 +183,7 @@ def check_explanation(
     """Reasons the explanation may not be served (empty when it passes)."""
     reasons: list[str] = []
     words = len(text.split())
-    if words < MIN_WORDS:
+    if words < MIN_EXPLANATION_WORDS:
         return ["too_short"]
     if words > MAX_WORDS[level] + WORD_SLACK:
         reasons.append("too_long")
@@ -149,6 +202,8 @@ def check_explanation(
         reasons.append("ungrounded_number")
     if response and len(response) >= 25 and response.strip().lower()[:25] in text.lower():
         reasons.append("echoes_learner_text")
+    if wrong_arithmetic(text):
+        reasons.append("wrong_arithmetic")
     reasons.extend(content_problems(text))
     return reasons
 
@@ -162,8 +217,14 @@ def check_hint(text: str, *, spec: AnswerSpec, prompt: str, grounding: Iterable[
         reasons.append("too_long")
     if states_answer(text, spec, prompt):
         reasons.append("states_answer")
+    elif _CLAIM_RE.search(text):
+        reasons.append(
+            "claims_result"
+        )  # a hint points at a step; any "the answer is ..." is a give-away or wrong
     known = _number_set([prompt, *grounding]) | {"0", "1", "2", "10"}
     if any(n not in known and n.lstrip("-") not in known for n in numbers_in(text)):
         reasons.append("ungrounded_number")
+    if wrong_arithmetic(text):
+        reasons.append("wrong_arithmetic")
     reasons.extend(content_problems(text))
     return reasons

@@ -20,10 +20,41 @@ from typing import Any
 
 from curriculum.generation.answers import AnswerSpec, canonical
 from tutor.llm.backends.base import BackendError, BackendTimeout, Completion, LLMBackend
-from tutor.llm.checks import check_explanation, check_hint, same, stated_result, states_answer
+from tutor.llm.checks import check_explanation, check_hint, numbers_in, same, stated_result, states_answer
+from tutor.llm.constrain import regex_escape
 from tutor.llm.diagnose import Diagnosis, diagnose
 from tutor.llm.prompts import MAX_TOKENS, PROMPT_VERSION, ExplainRequest, explain_messages
 from tutor.llm.writer import solution_steps, template_explanation, template_hint
+
+HINT_MAX_TOKENS = 80
+
+# Sentence text: anything printable but digits, tags, quotes-escapes, newlines and sentence ends (numbers come
+# only from the grounded list, sentences end only where the pattern says).
+_SENTENCE_CHAR = r"[^\x00-\x1f\\<>0-9.!?]"
+
+
+def grounded_pattern(
+    sources: Sequence[str], *, answer_text: str | None, max_sentences: int = 4, min_sentences: int = 1
+) -> str:
+    """A regex for model text whose every number appears in `sources` (or is 1, 2 or 10), written as up to
+    `max_sentences` sentences, then (for explanations) a last line "Answer: <key>".
+
+    This is what makes a 135M model usable at all: it cannot invent a number, and it cannot end on a result other
+    than the key. The checks still run afterwards (length, repetition, reciting the prompt).
+    """
+    numbers = {"1", "2", "10"}
+    for text in sources:
+        for n in numbers_in(text):
+            numbers.add(n)
+            numbers.update(p for p in n.split("/") if p)
+    alternatives = "|".join(regex_escape(n) for n in sorted(numbers, key=lambda x: (-len(x), x)))
+    num, c = f"(?:{alternatives})", _SENTENCE_CHAR
+    sentence = rf"[A-Z]{c}*(?:{num}{c}+)*{num}?[.!?]"  # a number is never followed by another digit
+    lo, hi = max(min_sentences - 1, 0), max(max_sentences - 1, min_sentences - 1, 0)
+    body = rf"{sentence}(?: {sentence}){{{lo},{hi}}}"
+    if answer_text is None:
+        return body
+    return body + r"\nAnswer: " + regex_escape(answer_text)
 
 
 @dataclass(frozen=True)
@@ -136,6 +167,9 @@ class Explainer:
     n_samples: candidates drawn per request (best-of-n when a `scorer` is given, else the first that passes).
     self_consistency: with n_samples >= 3, also require that the majority of the samples' stated results equal
     the key (a model that is right by luck once is refused). None means: on when the backend is `fast`.
+    constrain: decode explanations under `grounded_pattern` (sentences whose numbers all come from the item, the
+    solution or the learner's answer, then "Answer: <key>"). None means: on for the local backend, whose small
+    model otherwise invents numbers; a remote server may not support regex constraints.
     check_template: also run the checks on template text (it passes them by construction, which the tests and
     `bench/llm.py` verify over every template; checking costs up to 5 ms on expression items, sympy).
     """
@@ -151,9 +185,13 @@ class Explainer:
         seed: int = 0,
         scorer: Scorer | None = None,
         check_template: bool = False,
+        constrain: bool | None = None,
+        max_sentences: int = 4,
     ) -> None:
         self.backend = backend
         self.check_template = check_template
+        self.constrain = constrain
+        self.max_sentences = max_sentences
         self.n_samples = n_samples
         self.self_consistency = self_consistency
         self.temperature = temperature
@@ -224,15 +262,26 @@ class Explainer:
         assert self.backend is not None
         messages = explain_messages(req)
         n = max(1, self.n_samples)
+        constrain = self.constrain if self.constrain is not None else self.backend.name == "local"
+        pattern = None
+        if constrain:
+            sources = [req.item_prompt, req.solution, req.answer_text, req.response or ""]
+            pattern = grounded_pattern(
+                sources,
+                answer_text=req.answer_text if req.kind == "explanation" else None,
+                max_sentences=self.max_sentences if req.kind == "explanation" else 2,
+                min_sentences=2 if req.kind == "explanation" else 1,
+            )
         texts: list[str] = []
         for i in range(n):
             try:
                 done = self.backend.generate(
                     messages,
-                    max_tokens=MAX_TOKENS[req.level],
+                    max_tokens=MAX_TOKENS[req.level] if req.kind == "explanation" else HINT_MAX_TOKENS,
                     temperature=0.0 if n == 1 else self.temperature,
                     seed=self.seed + i,
                     timeout=self.timeout,
+                    regex=pattern,
                 )
             except BackendTimeout:
                 rejected.append("timeout")
