@@ -300,6 +300,7 @@ class BKT(Tracer):
         self._item_gs = list(zip(self.item_guess_.tolist(), self.item_slip_.tolist(), strict=True))
         d = self._default_params()
         self._default_row = (d["learn"], d["forget"], d["guess"], d["slip"])
+        self._default_prior = d["prior"]
 
     # ------------------------------------------------------------------ parameters for one skill
 
@@ -428,9 +429,9 @@ class BKT(Tracer):
     def _initial(self, state: State, skill: int) -> float:
         pos = self._skill_pos.get(skill)
         if not self.learner_prior:
-            return self._priors[pos][0] if pos is not None else self._default_params()["prior"]
+            return self._priors[pos][0] if pos is not None else self._default_prior
         if pos is None:
-            return self._default_params()["prior"]
+            return self._default_prior
         n = int(state.get("n", 0))
         c = int(state.get("c", 0))
         # scalar twin of `_learner_class` (same arithmetic; bisect_right == searchsorted side="right")
