@@ -13,6 +13,7 @@ from ninja.responses import Status
 
 from learners import selectors, services
 from learners.models import User
+from tutor.llm_api import ExplanationBrief
 
 router = Router(tags=["learners"])
 
@@ -55,6 +56,7 @@ class FeedbackOut(Schema):
     message: str
     correct_answer: str | None = None
     solution: str | None = None
+    explanation: ExplanationBrief | None = None  # wrong answers: cached or template text, and where to stream more
 
 
 class AttemptOut(Schema):
@@ -92,10 +94,11 @@ def me(request: HttpRequest) -> dict[str, Any]:
 
 @router.post("/learners/{learner_id}/next", response=NextOut)
 def next_item(request: HttpRequest, learner_id: int) -> dict[str, Any]:
+    from tutor.services.goals import goal_targets_for_learner
     from tutor.services.scheduling import decision_next
 
     learner = selectors.learner_actable(user=_user(request), learner_id=learner_id)
-    decision = decision_next(learner_id=learner.pk)
+    decision = decision_next(learner_id=learner.pk, targets=goal_targets_for_learner(learner_id=learner.pk))
     item = decision.item
     return {
         "decision_id": decision.pk,

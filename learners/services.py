@@ -300,6 +300,13 @@ def attempt_record(
             feedback["correct_answer"] = canonical(spec)
             if item.solution:
                 feedback["solution"] = item.solution
+            # --- LLM tutor (issue 5): a cached or template explanation and the bandit's style; never a model call.
+            from tutor.services.explanations import explanation_brief
+
+            feedback["explanation"] = explanation_brief(
+                attempt=attempt, item=item, mastery=[tracer.mastery(state, s) for s in skills]
+            )
+            # --- end LLM tutor
         result = {
             "attempt_id": attempt.pk,
             "item": item.pk,

@@ -73,3 +73,4 @@ def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 
 api.add_router("/", learners_router)
 api.add_router("/curriculum", curriculum_router)
+api.add_router("/", "tutor.llm_api.router")  # the LLM tutor (issue 5)

@@ -1,5 +1,27 @@
 """Models of the tutoring core, one module per area: scheduling (policy versions, the decision log), llm."""
 
+from tutor.models.llm import (
+    Explanation,
+    ExplanationFeedback,
+    Goal,
+    ItemDraftRequest,
+    ItemOrigin,
+    RewardModelVersion,
+    StyleBanditState,
+    StyleDecision,
+)
 from tutor.models.scheduling import Decision, PolicyExperiment, PolicyVersion
 
-__all__ = ["Decision", "PolicyExperiment", "PolicyVersion"]
+__all__ = [
+    "Decision",
+    "Explanation",
+    "ExplanationFeedback",
+    "Goal",
+    "ItemDraftRequest",
+    "ItemOrigin",
+    "PolicyExperiment",
+    "PolicyVersion",
+    "RewardModelVersion",
+    "StyleBanditState",
+    "StyleDecision",
+]
