@@ -394,6 +394,20 @@ def test_draft_edits_keep_the_template_key_and_checks_gate_approval(
     assert tampered.status_code == 409 and tampered.json()["errors"][0]["field"] == "answer"
     assert Item.objects.get(pk=c).status == "draft"
     assert call(client, "patch", f"/api/v1/items/{b}", ada["token"], {"prompt": "x"}).status_code == 403
+    # Imported items have no template to re-derive their key from: admins only.
+    imported = course["items"]["add-2"]
+    denied = call(client, "patch", f"/api/v1/items/{imported.pk}", tess["token"], {"prompt": "7 + 6 = ?"})
+    assert denied.status_code == 403 and denied.json()["errors"][0]["field"] == "item_id"
+    root = people["root"]
+    fixed_key = {"prompt": "7 + 6 = ?", "answer": {"type": "number", "value": "13"}}
+    edited = call(client, "patch", f"/api/v1/items/{imported.pk}", root["token"], fixed_key).json()
+    assert (edited["prompt"], edited["answer"], edited["source"]) == (
+        "7 + 6 = ?",
+        {"type": "number", "value": "13"},
+        "import",
+    )
+    bad = call(client, "patch", f"/api/v1/items/{imported.pk}", root["token"], {"answer": {"type": "number"}})
+    assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "answer"
 
 
 def test_draft_requests_are_validated(client, people, course, settings):
@@ -498,6 +512,16 @@ def test_goal_confirmation_validates_skills_and_access(client, people, course):
         client, "post", f"/api/v1/classrooms/{ada['classroom_id']}/goals", tess["token"], {"text": "x" * 501}
     )
     assert too_long.status_code == 422 and too_long.json()["errors"][0]["field"] == "text"
+
+
+def test_reward_model_endpoints_are_for_admins(client, people, django_capture_on_commit_callbacks):
+    tess, root = people["tess"], people["root"]
+    assert call(client, "get", "/api/v1/reward-models", tess["token"]).status_code == 403
+    assert call(client, "post", "/api/v1/reward-models/train", tess["token"]).status_code == 403
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        r = call(client, "post", "/api/v1/reward-models/train", root["token"])
+    assert r.status_code == 202 and r.json()["state"] == "PENDING" and len(callbacks) == 1
+    assert call(client, "get", "/api/v1/reward-models", root["token"]).json() == []  # no feedback: no version
 
 
 def test_openapi_lists_the_llm_endpoints(client):

@@ -220,3 +220,45 @@ def test_style_outcomes_are_folded_into_the_bandit_once(course: dict[str, Any]) 
     assert state.n_folded == 1
     assert state.state["alpha"][c][s] == 2.0 and state.state["beta"][c][s] == 1.0
     assert sum(map(sum, state.state["alpha"])) == 13.0 and sum(map(sum, state.state["beta"])) == 12.0
+
+
+def test_approving_a_draft_queues_its_pregeneration_with_a_model_backend(
+    db: Any, scripted: type[Scripted], django_capture_on_commit_callbacks: Any
+) -> None:
+    from tutor.services.items import item_review
+
+    _template_items(("frac-add-unlike",))
+    template = TEMPLATES["frac-add-unlike"]
+    params = template.draw(np.random.default_rng(11))
+    gen = template.render(params)
+    item = Item.objects.create(
+        code=gen.code + "-draft",
+        prompt=gen.prompt,
+        answer=gen.answer.to_dict(),
+        solution=gen.solution,
+        status="draft",
+        source="generated",
+    )
+    item.skills.set(Skill.objects.filter(code__in=gen.skills))
+    ItemOrigin.objects.create(
+        item=item, template=template.code, params=params, checks={"passed": True, "reasons": []}
+    )
+    teacher = User.objects.get(pk=user_create(username="tess", role="teacher")["user_id"])
+    cases = 3 * (len(common_responses(item=item, info=item_info(item=item))) + 1)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        item_review(user=teacher, item_id=item.pk, approve=True)
+    assert len(callbacks) == 1 and scripted.calls == cases  # every case asked once (the script's text fails)
+
+
+def test_pregenerate_command_walks_every_approved_item(db: Any) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    items = _template_items()
+    out = StringIO()
+    call_command("pregenerate", batch=1, stdout=out)
+    lines = out.getvalue().strip().splitlines()
+    assert [line.split(",")[0] for line in lines] == ["1 items done", "2 items done"]
+    per_item = [3 * (len(common_responses(item=i, info=item_info(item=i))) + 1) for i in items]
+    assert Explanation.objects.count() == sum(per_item)

@@ -384,6 +384,12 @@ def item_review(*, user: User, item_id: int, approve: bool) -> Item:
             origin.reviewed_by = user
             origin.reviewed_at = timezone.now()
             origin.save(update_fields=["reviewed_by", "reviewed_at"])
+        backend = llm_backend()
+        if approve and backend is not None and backend.name != "template":
+            from tasks.llm import pregenerate_explanations
+
+            # A newly served item gets its common wrong answers written ahead, like the rest of the course.
+            pregenerate_explanations.delay_on_commit(item_id=item.pk)  # type: ignore[attr-defined]
     return item
 
 
@@ -397,7 +403,7 @@ def item_edit(
 ) -> Item:
     """Edit the wording of an item. A generated item keeps its template's key: its answer cannot be edited and an
     edited prompt must pass the story checks again (a draft records the result and cannot be approved while it
-    fails; an approved item refuses the edit)."""
+    fails; an approved item refuses the edit). Imported items are edited by admins only."""
     _require_teacher(user)
     if prompt is not None and not prompt.strip():
         raise InvalidInput("prompt", "must not be empty")
@@ -405,6 +411,9 @@ def item_edit(
         item = _item_for_review(item_id)
         if item.status == Item.Status.REJECTED:
             raise Conflict("item_id", f"item {item_id} was rejected; it cannot be edited")
+        if item.source != Item.Source.GENERATED and user.role != User.Role.ADMIN and not user.is_superuser:
+            # Nothing re-derives the key of an imported item from its numbers: only curriculum admins edit those.
+            raise Forbidden("item_id", "teachers edit generated items; imported items are edited by admins")
         fields = ["updated_at"]
         if answer is not None:
             if item.source == Item.Source.GENERATED:
