@@ -35,6 +35,7 @@ class Outcome:
     skills: tuple[int, ...]
     correct: bool
     time: float = 0.0  # seconds, same clock as `LearnerView.now`
+    difficulty: float = 0.0  # the item's difficulty, as in `Candidate.difficulty`
 
 
 @dataclass(frozen=True)

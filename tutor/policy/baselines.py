@@ -8,6 +8,7 @@ skill from easy to hard, whatever the answers).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -54,3 +55,23 @@ class ExpertOrderPolicy(Policy):
         wanted = d_elig[int(round(frac * (len(d_elig) - 1)))]
         gaps = np.where(eligible, np.abs(diffs - wanted), np.inf)
         return epsilon_mix(gaps == gaps.min(), eligible, self.epsilon)
+
+
+class ExploringPolicy(Policy):
+    """Another policy mixed with uniform exploration over every candidate: (1 - epsilon) * base + epsilon / n.
+
+    This is the logging policy that off-policy evaluation needs: every candidate keeps a propensity of at least
+    epsilon / n, whatever the base policy does (mastery learning alone explores only within its focus skill).
+    """
+
+    name = "explore"
+
+    def __init__(self, base: str | Policy = "mastery", epsilon: float = 0.3, **base_params: Any) -> None:
+        from tutor.policy.base import make_policy
+
+        self.base = make_policy(base, **base_params) if isinstance(base, str) else base
+        self.epsilon = epsilon
+
+    def distribution(self, candidates: Sequence[Candidate], state: LearnerView) -> np.ndarray:
+        p = self.base.distribution(candidates, state)
+        return np.asarray((1 - self.epsilon) * p + self.epsilon / len(candidates))

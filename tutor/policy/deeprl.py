@@ -1,8 +1,10 @@
 """A deep RL scheduler: PPO (Schulman et al. 2017) on the tracer's view, trained in the calibrated simulator.
 
 Observation (all from what the service knows): per skill, in the graph's skill order, the tracer's mastery,
-readiness (product of the prerequisites' mastery), log attempt count and a "mastered" flag (>= 0.95); plus the
-ability proxy of `features.ability_proxy` and the fraction of the training horizon elapsed.
+readiness (product of the prerequisites' mastery), log attempt count, a "mastered" flag (>= 0.95), the last two
+answers on the skill (+1 right, -1 wrong, 0 none) and the difficulty of the last item answered on it (BKT ignores
+difficulty, so these let the policy weigh evidence itself), and the days since the skill was last practised; plus
+the ability proxy of `features.ability_proxy` and the fraction of the training horizon elapsed.
 
 Action: a (skill, difficulty band) pair; the band of an item is its difficulty cut at `band_edges`. The policy
 gives a probability to each pair that has candidates, then splits it evenly among the candidates of the pair, and
@@ -42,10 +44,21 @@ class VecEnv(Protocol):
         """Serve one item per learner for `actions`; returns (reward (n,), alive (n,) bool after the step)."""
 
 
+OBS_PER_SKILL = 8
+
+
 def observation(
-    mastery: np.ndarray, attempts: np.ndarray, ability: np.ndarray, progress: np.ndarray, prereq: np.ndarray
+    mastery: np.ndarray,
+    attempts: np.ndarray,
+    ability: np.ndarray,
+    progress: np.ndarray,
+    prereq: np.ndarray,
+    last: np.ndarray,
+    before_last: np.ndarray,
+    last_difficulty: np.ndarray,
+    days_since: np.ndarray,
 ) -> np.ndarray:
-    """(n, 4S + 2) observations from (n, S) arrays in graph skill order; shared by serving and training."""
+    """(n, 8S + 2) observations from (n, S) arrays in graph skill order; shared by serving and training."""
     ready = np.prod(np.where(prereq[None, :, :], mastery[:, None, :], 1.0), axis=2)
     return np.concatenate(
         [
@@ -53,11 +66,40 @@ def observation(
             ready,
             np.log1p(attempts) / 3.0,
             (mastery >= MASTERED).astype(np.float64),
+            last,
+            before_last,
+            last_difficulty,
+            np.log1p(np.minimum(days_since, 30.0)) / 2.0,
             (ability / 2.0)[:, None],
             progress[:, None],
         ],
         axis=1,
     ).astype(np.float32)
+
+
+def recent_answers(
+    state: LearnerView, positions: dict[int, int], n_skills: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per skill position: last answer, the one before (+1/-1/0) and the last item's difficulty, from history."""
+    last = np.zeros(n_skills)
+    before = np.zeros(n_skills)
+    last_d = np.zeros(n_skills)
+    seen = np.zeros(n_skills, dtype=np.int64)
+    for o in reversed(state.history):
+        if not o.skills:
+            continue
+        k = positions.get(o.skills[0])
+        if k is None or seen[k] >= 2:
+            continue
+        if seen[k] == 0:
+            last[k] = 1.0 if o.correct else -1.0
+            last_d[k] = o.difficulty
+        else:
+            before[k] = 1.0 if o.correct else -1.0
+        seen[k] += 1
+        if seen.min() >= 2:
+            break
+    return last, before, last_d
 
 
 def band(difficulty: np.ndarray, edges: Sequence[float]) -> np.ndarray:
@@ -148,7 +190,7 @@ class PPOPolicy(Policy):
         self.skills_ = [int(s) for s in skills]
         self.prereq_ = np.asarray(prereq, dtype=bool)
         n_skills = len(self.skills_)
-        self.net_ = _network(4 * n_skills + 2, n_skills * self.n_bands, self.hidden)
+        self.net_ = _network(OBS_PER_SKILL * n_skills + 2, n_skills * self.n_bands, self.hidden)
 
     # -- training -----------------------------------------------------------------------------------------
     def fit(self, make_env: Any, skills: Sequence[int], prereq: np.ndarray, log: Any = None) -> Self:
@@ -232,8 +274,17 @@ class PPOPolicy(Policy):
         if list(gi.skills) != self.skills_:
             raise ValueError("this PPO policy was trained on another skill set")
         progress = np.array([min(state.step / self.horizon, 1.0)])
+        last, before, last_d = recent_answers(state, gi.pos, len(gi.skills))
         return observation(
-            ctx.mastery[None, :], ctx.attempts[None, :], np.array([ctx.ability]), progress, self.prereq_
+            ctx.mastery[None, :],
+            ctx.attempts[None, :],
+            np.array([ctx.ability]),
+            progress,
+            self.prereq_,
+            last[None, :],
+            before[None, :],
+            last_d[None, :],
+            np.minimum(ctx.days_since, 30.0)[None, :],
         )
 
     def action_probabilities(self, state: LearnerView, mask: np.ndarray) -> np.ndarray:

@@ -7,11 +7,15 @@ policy keeps working on the skill of the learner's last answer while it is still
 sub-goal is pursued rather than re-decided every step) for at most `max_stint` answers; otherwise it picks the
 eligible skill that the low level's model values most, ties going to the earlier skill of the syllabus.
 
-Low level: within the sub-goal, the item with the highest expected learning gain under a fitted
-`PlannerPolicy` model (its item-fit term picks the difficulty for this learner).
+Low level: within the sub-goal, two phases. While the tracer's mastery of the sub-goal is below `switch` the
+learner is still learning it, and the item with the highest expected learning gain under a fitted
+`PlannerPolicy` model is served (its item-fit term picks the difficulty for this learner). Above `switch` the
+remaining exercises confirm mastery, and the item at the `confirm` quantile of the skill's difficulties is served
+(0 = easiest: answered right more often, so the tracer reaches `done` sooner; 1 = hardest: a right answer is
+stronger evidence in reality, though BKT cannot tell).
 
-`done` and `unlock` are learned by `tune`, a search that scores candidate thresholds with a caller-given
-evaluation (the benchmark uses simulated learners of training seeds, never the evaluation seeds).
+`done`, `unlock`, `switch` and `confirm` are learned by `tune`, a search that scores candidate settings with a
+caller-given evaluation (the benchmark uses simulated learners of training seeds, never the evaluation seeds).
 """
 
 from __future__ import annotations
@@ -36,12 +40,16 @@ class HierarchicalPolicy(Policy):
         done: float = 0.95,
         unlock: float = 0.95,
         max_stint: int = 12,
+        switch: float = 1.0,
+        confirm: float = 0.5,
         epsilon: float = 0.1,
         low: PlannerPolicy | None = None,
     ) -> None:
         self.done = done
         self.unlock = unlock
         self.max_stint = max_stint
+        self.switch = switch
+        self.confirm = confirm
         self.epsilon = epsilon
         self.low = low
 
@@ -90,8 +98,14 @@ class HierarchicalPolicy(Policy):
         values = self._low().values(candidates, state)
         goal = self.sub_goal(candidates, state, values)
         eligible = np.array([c.skills[0] == goal for c in candidates])
-        v = np.where(eligible, values, -np.inf)
-        return epsilon_mix(v >= v.max() - 1e-12, eligible, self.epsilon)
+        if state.mastery.get(goal, 0.0) < self.switch:
+            v = np.where(eligible, values, -np.inf)
+            return epsilon_mix(v >= v.max() - 1e-12, eligible, self.epsilon)
+        diffs = np.array([c.difficulty for c in candidates])
+        d_goal = np.sort(diffs[eligible])
+        wanted = d_goal[int(round(self.confirm * (len(d_goal) - 1)))]
+        gaps = np.where(eligible, np.abs(diffs - wanted), np.inf)
+        return epsilon_mix(gaps <= gaps.min() + 1e-12, eligible, self.epsilon)
 
     def select(
         self, candidates: Sequence[Candidate], state: LearnerView, rng: np.random.Generator
@@ -112,12 +126,16 @@ class HierarchicalPolicy(Policy):
     ) -> Self:
         """Pick the thresholds that maximise `score(policy)` (e.g. minus exercises to mastery on training
         learners) over `grid`; keeps the scores in `tuning_`."""
-        grid = grid or {"done": (0.85, 0.9, 0.95), "unlock": (0.8, 0.9, 0.95)}
+        grid = grid or {"done": (0.9, 0.95), "switch": (0.5, 0.8), "confirm": (0.0, 0.5, 1.0)}
         keys = list(grid)
         self.tuning_: list[dict[str, float]] = []
         best: tuple[float, dict[str, float]] | None = None
         for combo in itertools.product(*(grid[k] for k in keys)):
             params = dict(zip(keys, combo, strict=True))
+            if "unlock" not in grid:
+                params["unlock"] = params.get("done", self.done)  # a done skill unlocks its dependents
+            if params.get("unlock", self.unlock) > params.get("done", self.done):
+                continue  # a skill held done that does not unlock its dependents stalls the learner
             trial = HierarchicalPolicy(**{**self._hyper(), **params}, low=self.low)
             s = float(score(trial))
             self.tuning_.append({**params, "score": s})

@@ -220,14 +220,14 @@ class PlannerPolicy(Policy):
         # Best item factor per skill among the candidates: what the next step could use.
         best_z = np.zeros(len(m))
         np.maximum.at(best_z, sk, zpd)
-        # Belief after the expected rise of each candidate's skill, then the best next gain.
-        uniq = np.unique(sk)
-        nxt = np.zeros(len(m))
-        for s in uniq:
-            m2 = m.copy()
-            m2[s] = m[s] + float(gain[sk == s].max())
-            ready2 = np.prod(np.where(pre, (m2 + (1 - m2) * w)[None, :], 1.0), axis=1)
-            nxt[s] = float(np.max((1 - m2) * np.clip(learn * ready2 * best_z, 0.0, 1.0)))
+        # Belief after the expected rise of each skill's best candidate (row s of m2), then the best next gain.
+        rise = np.zeros(len(m))
+        np.maximum.at(rise, sk, gain)
+        m2 = np.tile(m, (len(m), 1))
+        m2[np.diag_indices(len(m))] += rise
+        factor = np.where(pre[None, :, :], (m2 + (1 - m2) * w)[:, None, :], 1.0)
+        ready2 = factor.prod(axis=2)
+        nxt = ((1 - m2) * np.clip(learn[None, :] * ready2 * best_z[None, :], 0.0, 1.0)).max(axis=1)
         return np.asarray(gain + self.lookahead * nxt[sk])
 
     def distribution(self, candidates: Sequence[Candidate], state: LearnerView) -> np.ndarray:

@@ -10,7 +10,7 @@ from typing import IO
 
 from tutor.policy.bandit import ContextualBanditPolicy
 from tutor.policy.base import POLICIES, MasteryLearningPolicy, Policy
-from tutor.policy.baselines import ExpertOrderPolicy, RandomPolicy
+from tutor.policy.baselines import ExpertOrderPolicy, ExploringPolicy, RandomPolicy
 from tutor.policy.deeprl import PPOPolicy
 from tutor.policy.hierarchical import HierarchicalPolicy
 from tutor.policy.planner import PlannerPolicy
@@ -23,6 +23,7 @@ POLICIES.update(
         for cls in (
             RandomPolicy,
             ExpertOrderPolicy,
+            ExploringPolicy,
             MasteryLearningPolicy,
             ZPDESPolicy,
             SpacedReviewPolicy,

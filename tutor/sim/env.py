@@ -94,6 +94,8 @@ class SchedulingEnv:
         for r, i, c, t in zip(
             rows.tolist(), items[rows].tolist(), correct[rows].tolist(), before.tolist(), strict=True
         ):
-            self._histories[r].append(Outcome(self._item_ids[i], self._item_skill_ids[i], c, t))
+            self._histories[r].append(
+                Outcome(self._item_ids[i], self._item_skill_ids[i], c, t, self._difficulty[i])
+            )
         self.t += 1
         return correct

@@ -16,7 +16,7 @@ import numpy as np
 from tutor.policy.deeprl import band, observation
 from tutor.policy.features import graph_index
 from tutor.sim.env import Setting
-from tutor.sim.learners import Population
+from tutor.sim.learners import DAY, Population
 from tutor.sim.tracking import PopulationTracker
 
 
@@ -51,6 +51,12 @@ class SimVecEnv:
         self.n_actions = len(gi.skills) * n_bands
         self.prereq = gi.prereq
         self.window = np.zeros((n_learners, window), dtype=bool)
+        n_skills = len(gi.skills)
+        self.last = np.zeros((n_learners, n_skills))
+        self.before_last = np.zeros((n_learners, n_skills))
+        self.last_difficulty = np.zeros((n_learners, n_skills))
+        self.difficulty = course.difficulty
+        self.item_graph_skill = item_graph_skill
         self.answered = np.zeros(n_learners, dtype=np.int64)
         self.t = 0
         self.done_all = self.sim.all_known()
@@ -64,12 +70,18 @@ class SimVecEnv:
     def observe(self) -> tuple[np.ndarray, np.ndarray]:
         tr = self.tracker
         progress = np.minimum(self.sim.state.steps / self.horizon, 1.0)
+        seen = tr.last_seen[:, self.order]
+        days = np.where(np.isfinite(seen), np.maximum(self.sim.state.time[:, None] - seen, 0.0) / DAY, 30.0)
         obs = observation(
             tr.mastery[:, self.order],
             tr.attempts[:, self.order].astype(np.float64),
             self.ability(),
             progress,
             self.prereq,
+            self.last,
+            self.before_last,
+            self.last_difficulty,
+            np.minimum(days, 30.0),
         )
         cand = tr.candidate_mask()
         mask = np.zeros((self.n, self.n_actions), dtype=bool)
@@ -84,9 +96,12 @@ class SimVecEnv:
         return np.asarray(keys.argmax(axis=1))
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.step_items(self.items_for(np.asarray(actions, dtype=np.int64)))
+
+    def step_items(self, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Serve item positions directly: (reward, alive)."""
         st = self.sim.state
         rows = np.flatnonzero(st.active)
-        items = self.items_for(np.asarray(actions, dtype=np.int64))
         known_before = st.known.sum(axis=1)
         before = st.time[rows].copy()
         correct = self.sim.step(items)
@@ -94,6 +109,10 @@ class SimVecEnv:
         self.window[rows, :-1] = self.window[rows, 1:]
         self.window[rows, -1] = correct[rows]
         self.answered[rows] += 1
+        k = self.item_graph_skill[items[rows]]
+        self.before_last[rows, k] = self.last[rows, k]
+        self.last[rows, k] = np.where(correct[rows], 1.0, -1.0)
+        self.last_difficulty[rows, k] = self.difficulty[items[rows]]
         reward = (st.known.sum(axis=1) - known_before) / st.known.shape[1]
         now_all = self.sim.all_known()
         reward = reward + self.completion_bonus * (now_all & ~self.done_all)

@@ -1,0 +1,327 @@
+"""The scheduler comparison as a reusable pipeline (used by `bench/scheduler.py`; the service's `simulate`
+command can call the same functions).
+
+1. A course and the calibrated simulator.
+2. The service's tracer: BKT fitted on a pilot log collected under an exploring v0 policy (mastery learning
+   mixed with uniform choice over all candidates, weight `pilot_epsilon`), exactly as the nightly refit would fit it on real logs.
+3. Learned policies: the bandit and the planner fitted on a second pilot log (decision log with features), the
+   hierarchical policy's thresholds tuned and the PPO policy trained in the simulator, all on training seeds.
+4. Every policy run on the evaluation seeds (disjoint from training seeds) with the same learners, candidate sets
+   and BKT view.
+5. Off-policy evaluation of every policy from a log collected under the exploring policy, against the value
+   obtained by running each policy in the simulator on the same contexts.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from learners.tracing.bkt import BKT
+from tutor.policy.bandit import ContextualBanditPolicy, RidgeModel
+from tutor.policy.base import MasteryLearningPolicy, Policy
+from tutor.policy.baselines import ExpertOrderPolicy, ExploringPolicy, RandomPolicy
+from tutor.policy.deeprl import PPOPolicy
+from tutor.policy.features import FEATURE_NAMES, candidate_features, graph_index
+from tutor.policy.hierarchical import HierarchicalPolicy
+from tutor.policy.ope import LoggedDecisions, evaluate
+from tutor.policy.planner import PlannerPolicy
+from tutor.policy.spaced import SpacedReviewPolicy
+from tutor.policy.zpdes import ZPDESPolicy
+from tutor.sim.course import Course, synthetic_course
+from tutor.sim.env import Setting
+from tutor.sim.harness import RunResult, attempt_log, run_policy, summarize
+from tutor.sim.learners import SimParams, SkillParams
+from tutor.sim.rl import SimVecEnv
+from tutor.sim.tracking import BKTParams, bkt_params_from_tracer
+
+BASELINES = ("random", "expert", "mastery", "zpdes", "spaced")
+LEARNED = ("bandit", "planner", "ppo", "hierarchical")
+TRAIN_SEED = 10_000  # training seeds start here; evaluation seeds are small integers
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    n_skills: int = 12
+    items_per_skill: int = 6
+    course_seed: int = 0
+    horizon: int = 300
+    ks: tuple[int, ...] = (20, 50, 100, 200)
+    seeds: tuple[int, ...] = (1, 2, 3, 4, 5)
+    learners: int = 500
+    pilot_learners: int = 500
+    pilot_horizon: int = 200
+    pilot_epsilon: float = 0.5
+    ope_epsilon: float = 0.5
+    ppo_iterations: int = 100
+    ppo_envs: int = 256
+    tune_learners: int = 200
+    tune: bool = True
+    ope_learners: int = 300
+    ope_horizon: int = 150
+    policies: tuple[str, ...] = BASELINES + LEARNED
+    workers: int = 1
+
+    @classmethod
+    def quick(cls) -> ExperimentConfig:
+        return cls(
+            horizon=200,
+            seeds=(1, 2),
+            learners=30,
+            pilot_learners=100,
+            pilot_horizon=100,
+            ppo_iterations=3,
+            ppo_envs=64,
+            tune=False,
+            ope_learners=40,
+            ope_horizon=60,
+        )
+
+
+@dataclass
+class Prepared:
+    setting: Setting
+    tracer_params: dict[int, dict[str, float]]
+    policies: dict[str, Policy]
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+Log = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+def make_setting(
+    config: ExperimentConfig, sim: SimParams | None = None, course: Course | None = None
+) -> Setting:
+    course = course or synthetic_course(
+        config.n_skills, config.items_per_skill, random_state=config.course_seed
+    )
+    sim = sim or SimParams()
+    defaults = BKT.DEFAULTS
+    bkt = BKTParams.constant(
+        course.n_skills,
+        defaults["prior"],
+        defaults["learn"],
+        defaults["guess"],
+        defaults["slip"],
+        defaults["forget"],
+    )
+    skill = SkillParams.draw(sim, course.n_skills, config.course_seed)
+    return Setting(course, sim, bkt, skill, horizon=config.horizon)
+
+
+def fit_tracer(setting: Setting, config: ExperimentConfig) -> tuple[Setting, BKT]:
+    """The service's nightly refit: BKT on a pilot log of the exploring v0 policy (default parameters meanwhile)."""
+    pilot = run_policy(
+        ExploringPolicy(MasteryLearningPolicy(), epsilon=config.pilot_epsilon),
+        replace(setting, horizon=config.pilot_horizon),
+        config.pilot_learners,
+        TRAIN_SEED,
+        log=True,
+    )
+    assert pilot.log is not None
+    tracer = BKT().fit(attempt_log(pilot.log, setting))
+    return replace(setting, bkt=bkt_params_from_tracer(tracer, setting.course)), tracer
+
+
+def _score_to_mastery(setting: Setting, n: int, seed: int) -> Callable[[Policy], float]:
+    def score(policy: Policy) -> float:
+        r = run_policy(policy, setting, n, seed)
+        return -float(r.to_mastery().mean())
+
+    return score
+
+
+def prepare(config: ExperimentConfig, setting: Setting, log: Log = _quiet) -> Prepared:
+    """Fit the tracer and every learned policy on training seeds."""
+    t0 = time.perf_counter()
+    setting, tracer = fit_tracer(setting, config)
+    tracer_params = {int(s): tracer.params_for(s) for s in setting.course.skill_ids}
+    report: dict[str, Any] = {"tracer": {k: v.round(4).tolist() for k, v in vars(setting.bkt).items()}}
+    log(f"tracer fitted on the pilot log ({time.perf_counter() - t0:.1f}s)")
+    policies: dict[str, Policy] = {
+        "random": RandomPolicy(),
+        "expert": ExpertOrderPolicy(),
+        "mastery": MasteryLearningPolicy(),
+        "zpdes": ZPDESPolicy(),
+        "spaced": SpacedReviewPolicy(),
+    }
+    wanted = set(config.policies)
+    if wanted & {"bandit", "planner", "hierarchical"}:
+        t1 = time.perf_counter()
+        pilot = run_policy(
+            ExploringPolicy(MasteryLearningPolicy(), epsilon=config.pilot_epsilon),
+            replace(setting, horizon=config.pilot_horizon),
+            config.pilot_learners,
+            TRAIN_SEED + 1,
+            log=True,
+            features=candidate_features,
+            skill_features=True,
+        )
+        lg = pilot.log
+        assert lg is not None
+        assert lg.skill_features is not None
+        order = np.lexsort((lg.step, lg.learner))
+        course = setting.course
+        skill_ids = np.array(course.skill_ids)[lg.skill[order]]
+        bandit = ContextualBanditPolicy().fit_uplift(
+            lg.features[order],
+            lg.skill_features[order],
+            lg.learner[order],
+            lg.skill[order],
+            lg.correct[order],
+        )
+        policies["bandit"] = bandit
+        planner = PlannerPolicy().fit(
+            course.graph,
+            tracer_params,
+            lg.learner[order],
+            skill_ids,
+            course.difficulty[lg.item[order]],
+            lg.correct[order],
+            lg.features[order, FEATURE_NAMES.index("ability")],
+        )
+        policies["planner"] = planner
+        report["planner_model"] = planner.model_
+        log(f"bandit and planner fitted on the decision log ({time.perf_counter() - t1:.1f}s)")
+        hier = HierarchicalPolicy().fit(planner)
+        if config.tune:
+            t2 = time.perf_counter()
+            score = _score_to_mastery(setting, config.tune_learners, TRAIN_SEED + 2)
+            hier.tune(score, {"done": (0.9, 0.95, 0.97), "unlock": (0.85, 0.9, 0.95)})
+            report["hierarchical_tuning"] = hier.tuning_
+            log(
+                f"hierarchical thresholds tuned: done={hier.done} unlock={hier.unlock} ({time.perf_counter() - t2:.1f}s)"
+            )
+        policies["hierarchical"] = hier
+    if "ppo" in wanted:
+        t3 = time.perf_counter()
+        ppo = PPOPolicy(
+            iterations=config.ppo_iterations,
+            n_envs=config.ppo_envs,
+            horizon=config.horizon,
+            rollout=config.horizon,
+        )
+        gi = graph_index(setting.course.graph)
+
+        def make_env(seed: int) -> SimVecEnv:
+            return SimVecEnv(
+                setting, ppo.n_envs, TRAIN_SEED + 1000 + seed, band_edges=ppo.band_edges, horizon=ppo.horizon
+            )
+
+        ppo.fit(make_env, gi.skills, gi.prereq)
+        policies["ppo"] = ppo
+        report["ppo_returns"] = [round(h["return"], 4) for h in ppo.history_]
+        log(f"PPO trained for {ppo.iterations} iterations ({time.perf_counter() - t3:.1f}s)")
+    report["prepare_seconds"] = round(time.perf_counter() - t0, 1)
+    return Prepared(setting, tracer_params, {k: v for k, v in policies.items() if k in wanted}, report)
+
+
+# -- evaluation ----------------------------------------------------------------------------------------------
+_JOBS: dict[str, Any] = {}
+
+
+def _run_job(job: tuple[str, int]) -> tuple[str, int, RunResult]:
+    name, seed = job
+    prepared: Prepared = _JOBS["prepared"]
+    import torch
+
+    torch.set_num_threads(1)
+    r = run_policy(prepared.policies[name], prepared.setting, _JOBS["learners"], seed, name=name)
+    return name, seed, r
+
+
+def compare(prepared: Prepared, config: ExperimentConfig, log: Log = _quiet) -> dict[str, list[RunResult]]:
+    """Run every policy on every evaluation seed (in `config.workers` forked processes)."""
+    jobs = [(name, seed) for name in prepared.policies for seed in config.seeds]
+    _JOBS.update(prepared=prepared, learners=config.learners)
+    results: dict[str, list[RunResult]] = {name: [] for name in prepared.policies}
+    if config.workers > 1:
+        ctx = multiprocessing.get_context("fork")
+        with ctx.Pool(config.workers) as pool:
+            for name, seed, r in pool.imap_unordered(_run_job, jobs):
+                results[name].append(r)
+                log(f"  {name} seed {seed}: {r.seconds:.1f}s")
+    else:
+        for job in jobs:
+            name, seed, r = _run_job(job)
+            results[name].append(r)
+            log(f"  {name} seed {seed}: {r.seconds:.1f}s")
+    for rs in results.values():
+        rs.sort(key=lambda r: r.seed)
+    return results
+
+
+def summaries(results: dict[str, list[RunResult]], ks: Sequence[int]) -> dict[str, dict[str, Any]]:
+    return {name: summarize(rs, ks) for name, rs in results.items()}
+
+
+def relative_gain(
+    summary: dict[str, dict[str, Any]], results: dict[str, list[RunResult]], policy: str, baseline: str
+) -> dict[str, float]:
+    """Fewer exercises to mastery of `policy` than `baseline`, per seed paired, mean and CI (as a share)."""
+    from tutor.sim.harness import mean_ci
+
+    a = np.array(summary[policy]["to_mastery"]["per_seed"])
+    b = np.array(summary[baseline]["to_mastery"]["per_seed"])
+    m, lo, hi = mean_ci(1.0 - a / b)
+    return {"mean": m, "ci95": [lo, hi]}  # type: ignore[dict-item]
+
+
+# -- off-policy evaluation check -----------------------------------------------------------------------------
+def ope_check(prepared: Prepared, config: ExperimentConfig, log: Log = _quiet) -> dict[str, Any]:
+    """Estimate every policy's per-decision value (immediate tracer gain) from a log of the exploring policy,
+    and compare with the value of running it on the same contexts in the simulator (exact expectation from the
+    true state). The reward model for doubly robust is fitted on an independent pilot log."""
+    setting = replace(prepared.setting, horizon=config.ope_horizon)
+    logging_policy = ExploringPolicy(MasteryLearningPolicy(), epsilon=config.ope_epsilon)
+    pilot = run_policy(
+        logging_policy, setting, config.ope_learners, TRAIN_SEED + 3, log=True, features=candidate_features
+    )
+    assert pilot.log is not None
+    q = RidgeModel(alpha=10.0).fit(pilot.log.features, pilot.log.reward)
+    run = run_policy(
+        logging_policy,
+        setting,
+        config.ope_learners,
+        TRAIN_SEED + 4,
+        log=True,
+        shadows=prepared.policies,
+        features=candidate_features,
+        q_model=q.predict,
+    )
+    lg = run.log
+    assert lg is not None
+    assert lg.q_chosen is not None
+    out: dict[str, Any] = {
+        "decisions": len(lg.item),
+        "logging_policy": f"mastery + uniform(epsilon={config.ope_epsilon})",
+    }
+    for name in prepared.policies:
+        data = LoggedDecisions(
+            reward=lg.reward,
+            propensity=lg.propensity,
+            target_prob=lg.target_prob[name],
+            q_chosen=lg.q_chosen,
+            q_target=lg.target_q[name],
+        )
+        est = evaluate(data, n_boot=100, groups=lg.learner)
+        truth = float(lg.truth[name].mean())
+        row: dict[str, Any] = {"truth": truth, "ess": est["ess"]["value"]}
+        for k in ("ips", "snips", "dr"):
+            v = float(est[k]["value"])  # type: ignore[arg-type]
+            row[k] = {"value": v, "ci95": est[k]["ci95"], "rel_error": abs(v - truth) / abs(truth)}
+        out[name] = row
+        log(
+            f"  OPE {name}: truth {truth:.4f} ips {row['ips']['value']:.4f} snips {row['snips']['value']:.4f} "
+            f"dr {row['dr']['value']:.4f}"
+        )
+    return out
