@@ -151,6 +151,18 @@ CELERY_BEAT_SCHEDULE = {
         "task": "tasks.tracing.refit_tracer",
         "schedule": crontab(hour=2, minute=15),
     },
+    "train-reward-model-nightly": {
+        "task": "tasks.llm.train_reward_model",
+        "schedule": crontab(hour=3, minute=0),
+    },
+    "fold-style-outcomes-hourly": {
+        "task": "tasks.llm.fold_style_outcomes",
+        "schedule": crontab(minute=20),
+    },
+    "pregenerate-explanations-nightly": {
+        "task": "tasks.llm.pregenerate_explanations",
+        "schedule": crontab(hour=3, minute=30),
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
@@ -165,3 +177,5 @@ TUTOR_LLM_API_KEY = os.environ.get("TUTOR_LLM_API_KEY", "")
 TUTOR_LLM_MODEL = os.environ.get("TUTOR_LLM_MODEL", "")
 TUTOR_LLM_TIMEOUT_S = float(os.environ.get("TUTOR_LLM_TIMEOUT_S", "30"))
 TUTOR_LLM_THREADS = int(os.environ.get("TUTOR_LLM_THREADS", "1"))
+TUTOR_LLM_EMBEDDER = os.environ.get("TUTOR_LLM_EMBEDDER", "")
+TUTOR_LLM_BEST_OF = int(os.environ.get("TUTOR_LLM_BEST_OF", "3"))
