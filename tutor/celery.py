@@ -8,4 +8,4 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tutor.settings")
 
 app = Celery("tutor")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.conf.include = ["tasks.tracing", "tasks.llm"]
+app.conf.include = ["tasks.tracing", "tasks.policy", "tasks.llm"]

@@ -57,16 +57,21 @@ def _arm(experiment: PolicyExperiment, learner_id: int) -> bool:
     return int(digest[:8], 16) / 0xFFFFFFFF < experiment.treatment_share
 
 
+def policy_active() -> tuple[PolicyVersion | None, Policy, str]:
+    """The active version (experiments aside), or the default policy from settings."""
+    version = PolicyVersion.objects.filter(active=True).first()
+    if version is None:
+        return None, make_policy(settings.TUTOR_POLICY), settings.TUTOR_POLICY
+    return version, policy_load(version), str(version)
+
+
 def policy_for_learner(*, learner_id: int) -> tuple[PolicyVersion | None, Policy, str]:
     """The policy serving a learner: an active experiment's arm, else the active version, else the default."""
     experiment = PolicyExperiment.objects.filter(active=True).select_related("control", "treatment").first()
     if experiment is not None:
         version = experiment.treatment if _arm(experiment, learner_id) else experiment.control
         return version, policy_load(version), str(version)
-    version = PolicyVersion.objects.filter(active=True).first()
-    if version is None:
-        return None, make_policy(settings.TUTOR_POLICY), settings.TUTOR_POLICY
-    return version, policy_load(version), str(version)
+    return policy_active()
 
 
 def policy_version_create(

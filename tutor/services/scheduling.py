@@ -70,7 +70,7 @@ def decision_next(*, learner_id: int, targets: frozenset[int] = frozenset()) -> 
     rng = np.random.default_rng(secrets.randbits(64))
     choice = policy.select(candidates, view, rng)
     context: dict[str, Any] = {
-        "mastery": {str(k): round(v, 6) for k, v in mastery.items()},
+        "mastery": {str(k): v for k, v in mastery.items()},
         "step": view.step,
         "info": {k: v for k, v in choice.info.items() if isinstance(v, int | float | str | None)},
     }
@@ -82,7 +82,7 @@ def decision_next(*, learner_id: int, targets: frozenset[int] = frozenset()) -> 
             policy_name=policy_name,
             propensity=choice.propensity,
             candidates=[
-                [c.item, round(choice.probabilities.get(c.item, 0.0), 8), round(c.p_correct, 4)]
+                [c.item, choice.probabilities.get(c.item, 0.0), c.p_correct]
                 for c in candidates
             ],
             context=context,

@@ -26,6 +26,11 @@ class Command(BaseCommand):
         p.add_argument("treatment_id", type=int)
         p.add_argument("--share", type=float, default=0.5)
         sub.add_parser("experiment-stop")
+        p = sub.add_parser("train", help="train a candidate from the decision log; activate it if OPE says so")
+        p.add_argument("kind", nargs="?", default="bandit")
+        p.add_argument("--hyper", default="{}", help="JSON object of hyperparameters")
+        p.add_argument("--through-decision", type=int)
+        p.add_argument("--async", dest="run_async", action="store_true", help="queue the Celery task instead")
         p = sub.add_parser("report", help="compare policy versions on the decision log")
         p.add_argument("--since-decision", type=int, default=0)
 
@@ -59,6 +64,35 @@ class Command(BaseCommand):
             self.stdout.write(f"experiment {e}")
         elif action == "experiment-stop":
             self.stdout.write(f"stopped {policies.experiment_stop()} experiment(s)")
+        elif action == "train":
+            try:
+                hyper = json.loads(opts["hyper"])
+            except json.JSONDecodeError as exc:
+                raise CommandError(f"--hyper: {exc}") from exc
+            if opts["run_async"]:
+                from tasks.policy import train_policy
+
+                result = train_policy.delay(
+                    kind=opts["kind"], hyperparameters=hyper, through_decision_id=opts["through_decision"]
+                )
+                self.stdout.write(json.dumps({"task_id": result.id}))
+                return
+            from tqdm import tqdm
+
+            from tutor.services.policy_training import policy_train
+
+            bar = tqdm(total=100, desc="train policy", unit="%")
+
+            def progress(stage: str, fraction: float) -> None:
+                bar.set_postfix_str(stage)
+                bar.update(int(fraction * 100) - bar.n)
+
+            out = policy_train(kind=opts["kind"], hyperparameters=hyper,
+                               through_decision_id=opts["through_decision"], progress=progress)
+            bar.close()
+            self.stdout.write(json.dumps({"version_id": out.version.pk if out.version else None,
+                                          "created": out.created, "activated": out.activated,
+                                          "report": out.report}, indent=2))
         elif action == "report":
             from tutor.services.evaluation import policy_report
 

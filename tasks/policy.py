@@ -1,0 +1,33 @@
+"""Offline policy updates. Thin: the work is `tutor.services.policy_training.policy_train`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Task, shared_task
+
+
+@shared_task(bind=True, name="tasks.policy.train_policy", acks_late=True)
+def train_policy(
+    self: Task,
+    kind: str = "bandit",
+    hyperparameters: dict[str, Any] | None = None,
+    through_decision_id: int | None = None,
+) -> dict[str, Any]:
+    """Train a candidate from the decision log and activate it if off-policy evaluation says it is better.
+    Safe to run twice and to be killed: the version key makes a re-run a no-op, activation is one transaction."""
+    from tutor.services.policy_training import policy_train
+
+    def progress(stage: str, fraction: float) -> None:
+        if not self.request.called_directly and self.request.id:
+            self.update_state(state="PROGRESS", meta={"stage": stage, "fraction": fraction})
+
+    out = policy_train(
+        kind=kind, hyperparameters=hyperparameters, through_decision_id=through_decision_id, progress=progress
+    )
+    return {
+        "version_id": out.version.pk if out.version else None,
+        "created": out.created,
+        "activated": out.activated,
+        "report": out.report,
+    }
