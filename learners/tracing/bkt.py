@@ -27,8 +27,8 @@ class BKT(Tracer):
 
     Bounds rather than post-hoc checks keep parameters meaningful: guess and slip at most `max_guess`/`max_slip`
     (so a correct answer always raises mastery), forgetting at most `max_forget`. Restarts run together for
-    `warmup_iter` iterations, then only the best restart per skill (by log-likelihood) runs on until its
-    log-likelihood per answer moves less than `tol` (at most `max_iter` iterations in all).
+    `warmup_iter` iterations, the `survivors` best per skill (by log-likelihood) for as many again, then only the
+    best runs on until its log-likelihood per answer moves less than `tol` (at most `max_iter` iterations in all).
 
     Other hyperparameters: `chunk` (longest piece of a sequence the fit processes at once; speed only),
     `smoothing` (pseudo-answers pulling every parameter towards `DEFAULTS`; 0 is plain maximum likelihood),
@@ -55,6 +55,7 @@ class BKT(Tracer):
         n_restarts: int = 5,
         max_iter: int = 100,
         warmup_iter: int = 5,
+        survivors: int = 2,
         tol: float = 1e-6,
         chunk: int = 128,
         max_guess: float = 0.45,
@@ -77,6 +78,7 @@ class BKT(Tracer):
         self.n_restarts = n_restarts
         self.max_iter = max_iter
         self.warmup_iter = warmup_iter
+        self.survivors = survivors
         self.tol = tol
         self.chunk = chunk
         self.max_guess = max_guess
@@ -221,11 +223,16 @@ class BKT(Tracer):
             "parent_strength": parent_strength,
         }
         n_iter = 0
-        if self.n_restarts > 1:
-            # all restarts together for a few iterations, then the best one per skill runs on alone
-            warm = min(self.warmup_iter, self.max_iter)
-            params, ll, n_iter = bkt_em.baum_welch(seqs, groups, init, max_iter=warm, tol=0.0, **common)
-            init = params.take(np.argmax(ll, axis=1), prior_owner, emit_owner)
+        # Short runs (emEM): all restarts together for `warmup_iter` iterations, the best `survivors` per skill
+        # for as many again, then the best one runs on alone to convergence.
+        for keep in (self.survivors, 1):
+            if init.learn.shape[1] <= keep or n_iter >= self.max_iter:
+                continue
+            warm = min(self.warmup_iter, self.max_iter - n_iter)
+            params, ll, more = bkt_em.baum_welch(seqs, groups, init, max_iter=warm, tol=0.0, **common)
+            n_iter += more
+            best = np.argsort(-ll, axis=1, kind="stable")[:, :keep]
+            init = params.take(best, prior_owner, emit_owner)
         remaining = self.max_iter - n_iter
         if remaining > 0:
             params, ll, more = bkt_em.baum_welch(

@@ -195,10 +195,10 @@ class Params:
     slip: np.ndarray
 
     def take(self, restart: np.ndarray, owner_prior: np.ndarray, owner_emit: np.ndarray) -> Params:
-        """Keep, for every skill, the restart `restart[skill]` (shape (n_skills,)), as a single-restart Params."""
+        """Keep, for every skill, the restarts `restart[skill]` (shape (n_skills, k)), as a k-restart Params."""
 
         def pick(a: np.ndarray, owner: np.ndarray) -> np.ndarray:
-            out: np.ndarray = a[np.arange(a.shape[0]), restart[owner]][:, None].copy()
+            out: np.ndarray = np.take_along_axis(a, restart[owner], axis=1).copy()
             return out
 
         skills = np.arange(self.learn.shape[0])
