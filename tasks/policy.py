@@ -6,6 +6,8 @@ from typing import Any
 
 from celery import Task, shared_task
 
+from tasks.faults import pause_at
+
 
 @shared_task(bind=True, name="tasks.policy.train_policy", acks_late=True)
 def train_policy(
@@ -21,6 +23,7 @@ def train_policy(
     def progress(stage: str, fraction: float) -> None:
         if not self.request.called_directly and self.request.id:
             self.update_state(state="PROGRESS", meta={"stage": stage, "fraction": fraction})
+        pause_at(stage)
 
     out = policy_train(
         kind=kind, hyperparameters=hyperparameters, through_decision_id=through_decision_id, progress=progress

@@ -77,3 +77,56 @@ def test_refit_runs_on_a_real_worker_and_twice_is_a_noop(worker, course, setting
     assert first["created"] is True and second["created"] is False
     assert first["version_id"] == second["version_id"]
     assert TracerVersion.objects.filter(name="bkt", trained_through_attempt_id=first["trained_through_attempt_id"]).count() == 1
+
+
+def _start_worker(name: str, extra_env: dict[str, str]) -> subprocess.Popen:
+    db = connection.settings_dict
+    url = f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": settings.REDIS_URL,
+           "DJANGO_SETTINGS_MODULE": "tutor.settings", "CELERY_TASK_ALWAYS_EAGER": "0", **extra_env}
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "tutor.celery", "worker", "-Q", "default,training,llm",
+         "--concurrency", "1", "--pool", "solo", "--loglevel", "WARNING", "-n", f"{name}-{os.getpid()}@%h"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+
+
+def test_policy_training_survives_a_worker_killed_mid_run(servers, course, settings):
+    """SIGKILL the worker while the task is past its estimates but before it records anything: nothing is
+    half-activated, the broker redelivers the task to the next worker, and exactly one version results."""
+    import signal
+
+    from celery.result import AsyncResult
+
+    from tests.test_tutor_policy_training import play
+    from tutor.celery import app
+    from tutor.models import PolicyVersion
+
+    play(8, 8)
+    app.conf.task_always_eager = False
+    visibility = {"TUTOR_BROKER_VISIBILITY_TIMEOUT": "6"}
+    first = _start_worker("doomed", {**visibility, "TUTOR_TASK_STAGE_DELAY": "record:120"})
+    second = None
+    try:
+        from tasks.policy import train_policy
+
+        result: AsyncResult = train_policy.apply_async(kwargs={"kind": "bandit"})
+        deadline = time.monotonic() + 120
+        while not (result.state == "PROGRESS" and (result.info or {}).get("stage") == "record"):
+            assert time.monotonic() < deadline, f"task never reached the record stage: {result.state}"
+            time.sleep(0.2)
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+        assert PolicyVersion.objects.filter(name="bandit-auto").count() == 0
+        time.sleep(7)  # past the visibility timeout, so the next worker restores the unacknowledged task at start
+        second = _start_worker("heir", visibility)
+        out = result.get(timeout=180)
+        assert out["created"] is True
+        assert PolicyVersion.objects.filter(name="bandit-auto").count() == 1
+        assert PolicyVersion.objects.filter(active=True).count() <= 1
+    finally:
+        app.conf.task_always_eager = True
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=20)

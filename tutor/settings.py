@@ -144,7 +144,11 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = int(os.environ.get("TUTOR_TASK_SOFT_TIME_LIMIT", 3 * 3600))
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 600
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 3600}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": int(os.environ.get("TUTOR_BROKER_VISIBILITY_TIMEOUT", CELERY_TASK_TIME_LIMIT + 3600))
+}
+# Fault injection for the kill-a-worker test only: "stage:seconds" makes long tasks pause at that stage.
+TUTOR_TASK_STAGE_DELAY = os.environ.get("TUTOR_TASK_STAGE_DELAY", "")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     "refit-tracer-nightly": {
