@@ -142,11 +142,12 @@ def explanations(
         result = stated_result(got.text)
         correct += result is not None and same(info.answer, result)
         diag_match += got.diagnosis.code == mcode
+    stats = explainer.stats.as_dict()
+    hinter = Explainer(backend, timeout=timeout)
     hints_leaking = 0
     for i, (info, _, _, _) in enumerate(rows):
-        hint = explainer.hint(info, level=LEVELS[i % len(LEVELS)])
+        hint = hinter.hint(info, level=LEVELS[i % len(LEVELS)])
         hints_leaking += states_answer(hint.text, info.answer, info.prompt)
-    stats = explainer.stats.as_dict()
     served = stats["served"]
     candidates = stats["candidates"]
     return {
@@ -160,6 +161,7 @@ def explanations(
         "reject_reasons": stats["rejected"],
         "hints": len(rows),
         "hints_stating_the_key": hints_leaking,
+        "hint_stats": hinter.stats.as_dict(),
         "diagnosis_matches_template": round(diag_match / len(rows), 4),
         "completion_tokens": tokens,
         "latency": ms(latencies),
@@ -352,6 +354,8 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=120.0)
     ap.add_argument("--skip-reward", action="store_true")
     ap.add_argument("--skip-goals", action="store_true")
+    ap.add_argument("--skip-explanations", action="store_true")
+    ap.add_argument("--skip-drafts", action="store_true")
     args = ap.parse_args()
 
     backend, backend_info = make_backend(args)
@@ -366,9 +370,10 @@ def main() -> None:
         "backend_info": backend_info,
         "case_set": {"cases": len(rows), "templates": len({r[3].template for r in rows})},
     }
-    report["explanations"] = explanations(backend, run_rows, n_samples=args.samples, timeout=args.timeout)
+    if not args.skip_explanations:
+        report["explanations"] = explanations(backend, run_rows, n_samples=args.samples, timeout=args.timeout)
     report["template_latency"] = template_latency(rows)
-    if backend is not None:
+    if backend is not None and not args.skip_drafts:
         from curriculum.generation.demo import demo_course
 
         existing = [it["prompt"] for it in demo_course(SEED)["items"]]
@@ -383,14 +388,19 @@ def main() -> None:
         print(json.dumps(report, indent=2, default=str))
         return
     print(f"backend {report['backend_version']} {backend_info}")
-    e = report["explanations"]
-    print(
-        f"explanations: {e['cases']} cases, served with a correct result {e['served_correct_share']:.2%} "
-        f"(target >= 99%); model served {e['served_from_model']}, template {e['served_from_template']}; "
-        f"requests falling back {e['requests_falling_back']} ({e['rejected_share']}); reasons {e['reject_reasons']}"
-    )
-    print(f"  hints stating the key: {e['hints_stating_the_key']} of {e['hints']}; "
-          f"diagnosis = template's misconception: {e['diagnosis_matches_template']:.2%}; latency {e['latency']}")  # fmt: skip
+    if "explanations" in report:
+        e = report["explanations"]
+        print(
+            f"explanations: {e['cases']} cases, served with a correct result {e['served_correct_share']:.2%} "
+            f"(target >= 99%); model served {e['served_from_model']}, template {e['served_from_template']}; "
+            f"rejected {e['rejected_share']}, reasons {e['reject_reasons']}"
+        )
+        h = e["hint_stats"]
+        print(f"  hints: {e['hints_stating_the_key']} of {e['hints']} state the key; model served "
+              f"{h['served'].get('model', 0)}, rejected reasons {h['rejected']}")  # fmt: skip
+        print(
+            f"  diagnosis = template's misconception: {e['diagnosis_matches_template']:.2%}; latency {e['latency']}"
+        )
     t = report["template_latency"]
     print(f"template explanation {t['template_explanation']} vs check_answer {t['baseline_check_answer']}: "
           f"p99 ratio {t['ratio_p99']} (target p99 < 5 ms)")  # fmt: skip

@@ -77,14 +77,19 @@ class Naming(LLMBackend):
         return Completion(json.dumps(self.reply), 10, 5, 0.01, self.name, self.model)
 
 
-def test_the_model_picks_from_the_shortlist_and_unknown_codes_are_dropped() -> None:
+def test_the_model_narrows_the_shortlist_and_unknown_codes_are_dropped() -> None:
     backend = Naming({"skills": ["frac-add-unlike", "fractions-101"]})
-    got = GoalMapper(SKILLS, backend=backend).map("be ready for adding fractions by Friday", today=WED)
+    got = GoalMapper(SKILLS, backend=backend).map("be ready for fractions by Friday", today=WED)
     assert got.targets == ("frac-add-unlike",)
     assert got.rejected_codes == ("fractions-101",)
     assert got.method == "model"
     enum = backend.schemas[0]["properties"]["skills"]["items"]["enum"]
     assert len(enum) == 5 and enum[0] in {"frac-equivalent", "frac-add-unlike"}
+    # a pick outside the similarity targets cannot add a far-off skill
+    far = GoalMapper(SKILLS, backend=Naming({"skills": ["place-value"]})).map(
+        "ready for fractions", today=WED
+    )
+    assert (far.targets, far.method) == (("frac-equivalent", "frac-add-unlike"), "embedding")
 
 
 def test_an_empty_model_answer_falls_back_to_similarity() -> None:
