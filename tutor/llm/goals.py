@@ -210,7 +210,7 @@ class GoalMapper:
         targets = tuple(c for c in ranked if scores[c] >= max(self.threshold, best - self.margin))
         if not targets and ranked:
             targets = (ranked[0],)  # the teacher sees the score and confirms or changes it
-        method, rejected = "embedding", []
+        method, rejected = "embedding", list[str]()
         if self.backend is not None:
             picked, rejected = self._ask_model(topic, ranked)
             narrowed = tuple(c for c in targets if c in picked)
