@@ -6,10 +6,12 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import transaction
 from django.db.models import Count, Max
 
 from curriculum.graph import SkillGraph
 from curriculum.models import Item, Skill
+from tutor.caching import TTLCache
 
 
 def curriculum_export() -> dict[str, Any]:
@@ -69,9 +71,14 @@ def _snapshot_key() -> tuple[Any, ...]:
     return (s["n"], s["t"], i["n"], i["t"])
 
 
+_key_cache = TTLCache(_snapshot_key, ttl=1.0)
+
+
 def curriculum_snapshot() -> CurriculumSnapshot:
+    """The scheduler's view of the curriculum; rebuilt when the curriculum changed (checked at most once a second
+    per process; an import in this process is seen at once)."""
     global _cached
-    key = _snapshot_key()
+    key = _key_cache.get()
     cached = _cached
     if cached is not None and cached.key == key:
         return cached
@@ -93,3 +100,9 @@ def curriculum_snapshot() -> CurriculumSnapshot:
         )
         _cached = CurriculumSnapshot(key, graph, dict(skills), items, {i.id: i for i in items})
         return _cached
+
+
+def curriculum_changed() -> None:
+    """Call after writing skills or items: the next snapshot re-reads the key."""
+    _key_cache.clear()
+    transaction.on_commit(_key_cache.clear)

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from curriculum.document import parse_document
 from curriculum.models import Item, Skill
+from curriculum.selectors import curriculum_changed
 
 
 @dataclass(frozen=True)
@@ -98,4 +99,5 @@ def curriculum_import(*, document: Any) -> ImportReport:
             Item.objects.filter(pk=item.pk).update(updated_at=timezone.now())
             dirty = True
         i_updated += dirty
+    curriculum_changed()
     return ImportReport(s_created, s_updated, i_created, i_updated)

@@ -36,6 +36,7 @@ from learners.models import (
 from learners.tracing.base import Attempt as TraceAttempt
 from learners.tracing.base import AttemptLog, Tracer
 from learners.tracing.registry import TRACERS, make_tracer
+from tutor.caching import TTLCache
 
 # ---------------------------------------------------------------------------------------------------------------
 # Accounts
@@ -119,8 +120,7 @@ def _tracer_bytes(tracer: Tracer) -> bytes:
     return buf.getvalue()
 
 
-def tracer_active() -> tuple[TracerVersion, Tracer]:
-    """The active tracer version; before any fit, the configured tracer with its default parameters."""
+def _active_version() -> TracerVersion:
     version = TracerVersion.objects.filter(active=True).first()
     if version is None:
         tracer = make_tracer(settings.TUTOR_TRACER).fit(AttemptLog.from_rows([], [], [], []))
@@ -136,6 +136,16 @@ def tracer_active() -> tuple[TracerVersion, Tracer]:
         except IntegrityError:
             pass  # another process activated a version first
         version = TracerVersion.objects.get(active=True)
+    return version
+
+
+_active_tracer_version = TTLCache(_active_version, ttl=1.0)
+
+
+def tracer_active() -> tuple[TracerVersion, Tracer]:
+    """The active tracer version (looked up at most once a second per process); before any fit, the configured
+    tracer with its default parameters."""
+    version = _active_tracer_version.get()
     return version, tracer_load(version)
 
 
@@ -250,6 +260,7 @@ def attempt_record(
 
     from tutor.models import Decision  # the decision log belongs to the scheduler
 
+    tracer_active()  # creates the default version, if needed, outside the answer's transaction
     with transaction.atomic():
         if not Learner.objects.filter(pk=learner_id).exists():
             raise NotFound("learner", f"no learner with id {learner_id}")
@@ -450,6 +461,8 @@ def tracer_refit(
                 TracerVersion.objects.filter(active=True).update(active=False)
                 TracerVersion.objects.filter(pk=version.pk).update(active=True, activated_at=timezone.now())
                 version.refresh_from_db()
+                _active_tracer_version.clear()
+                transaction.on_commit(_active_tracer_version.clear)
     except IntegrityError:
         version = TracerVersion.objects.get(name=name, trained_through_attempt_id=last)
         return RefitOutcome(version, activated=version.active, created=False, reason="fitted concurrently")
@@ -466,4 +479,6 @@ def tracer_activate(*, version_id: int) -> TracerVersion:
         TracerVersion.objects.filter(active=True).exclude(pk=version.pk).update(active=False)
         TracerVersion.objects.filter(pk=version.pk).update(active=True, activated_at=timezone.now())
         version.refresh_from_db()
+        _active_tracer_version.clear()
+        transaction.on_commit(_active_tracer_version.clear)
     return version

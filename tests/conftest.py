@@ -58,3 +58,24 @@ def course(db: Any) -> dict[str, Any]:
     from tests.factories import make_course  # Django models: imported lazily so pure tests run without Django
 
     return make_course()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_caches() -> Any:
+    """Per-process caches (active versions, loaded models, the curriculum snapshot) must not outlive a test's
+    database: ids are reused after a rollback."""
+
+    def clear() -> None:
+        from curriculum import selectors
+        from learners import services as learner_services
+        from tutor.caching import clear_all
+        from tutor.services import policies
+
+        clear_all()
+        learner_services._tracers.clear()
+        policies._loaded.clear()
+        selectors._cached = None
+
+    clear()
+    yield
+    clear()

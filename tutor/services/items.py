@@ -40,6 +40,7 @@ from curriculum.generation.itemgen import (
 )
 from curriculum.generation.templates import TEMPLATES, ItemTemplate, Params, templates_for_skill
 from curriculum.models import Item, Skill
+from curriculum.selectors import curriculum_changed
 from learners.errors import Conflict, Forbidden, InvalidInput, NotFound
 from learners.models import User
 from tutor.llm.backends import BackendUnavailable
@@ -380,6 +381,7 @@ def item_review(*, user: User, item_id: int, approve: bool) -> Item:
                 raise Conflict("prompt", f"item {item_id} fails its checks ({reasons}); edit it first")
         item.status = Item.Status.APPROVED if approve else Item.Status.REJECTED
         item.save(update_fields=["status", "updated_at"])
+        curriculum_changed()
         if origin is not None:
             origin.reviewed_by = user
             origin.reviewed_at = timezone.now()
@@ -444,6 +446,7 @@ def item_edit(
             item.solution = solution.strip()
             fields.append("solution")
         item.save(update_fields=fields)
+        curriculum_changed()
     return item
 
 

@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from learners.errors import Conflict, InvalidInput, NotFound
+from tutor.caching import TTLCache
 from tutor.models import PolicyExperiment, PolicyVersion
 from tutor.policy.base import POLICIES, Policy, make_policy
 
@@ -57,9 +58,23 @@ def _arm(experiment: PolicyExperiment, learner_id: int) -> bool:
     return int(digest[:8], 16) / 0xFFFFFFFF < experiment.treatment_share
 
 
+def _serving() -> tuple[PolicyExperiment | None, PolicyVersion | None]:
+    experiment = PolicyExperiment.objects.filter(active=True).select_related("control", "treatment").first()
+    return experiment, PolicyVersion.objects.filter(active=True).first()
+
+
+# Which versions serve: looked up at most once a second per process; changes here clear it at once.
+_serving_cache = TTLCache(_serving, ttl=1.0)
+
+
+def serving_changed() -> None:
+    _serving_cache.clear()
+    transaction.on_commit(_serving_cache.clear)
+
+
 def policy_active() -> tuple[PolicyVersion | None, Policy, str]:
     """The active version (experiments aside), or the default policy from settings."""
-    version = PolicyVersion.objects.filter(active=True).first()
+    _, version = _serving_cache.get()
     if version is None:
         return None, make_policy(settings.TUTOR_POLICY), settings.TUTOR_POLICY
     return version, policy_load(version), str(version)
@@ -67,7 +82,7 @@ def policy_active() -> tuple[PolicyVersion | None, Policy, str]:
 
 def policy_for_learner(*, learner_id: int) -> tuple[PolicyVersion | None, Policy, str]:
     """The policy serving a learner: an active experiment's arm, else the active version, else the default."""
-    experiment = PolicyExperiment.objects.filter(active=True).select_related("control", "treatment").first()
+    experiment, _ = _serving_cache.get()
     if experiment is not None:
         version = experiment.treatment if _arm(experiment, learner_id) else experiment.control
         return version, policy_load(version), str(version)
@@ -114,6 +129,7 @@ def policy_activate(*, version_id: int) -> PolicyVersion:
     PolicyVersion.objects.filter(active=True).exclude(pk=version.pk).update(active=False)
     PolicyVersion.objects.filter(pk=version.pk).update(active=True, activated_at=timezone.now())
     version.refresh_from_db()
+    serving_changed()
     return version
 
 
@@ -132,6 +148,7 @@ def policy_rollback() -> PolicyVersion | None:
         .first()
     )
     PolicyVersion.objects.filter(pk=current.pk).update(active=False, activated_at=None)
+    serving_changed()
     if previous is None:
         return None
     PolicyVersion.objects.filter(pk=previous.pk).update(active=True)
@@ -153,6 +170,7 @@ def experiment_start(*, name: str, treatment_id: int, treatment_share: float = 0
     if treatment.pk == control.pk:
         raise InvalidInput("treatment_id", "treatment must differ from the active version")
     PolicyExperiment.objects.filter(active=True).update(active=False)
+    serving_changed()
     try:
         return PolicyExperiment.objects.create(
             name=name, control=control, treatment=treatment, treatment_share=treatment_share
@@ -162,4 +180,6 @@ def experiment_start(*, name: str, treatment_id: int, treatment_share: float = 0
 
 
 def experiment_stop() -> int:
-    return PolicyExperiment.objects.filter(active=True).update(active=False)
+    stopped = PolicyExperiment.objects.filter(active=True).update(active=False)
+    serving_changed()
+    return stopped

@@ -29,7 +29,7 @@ from tutor.policy.bandit import ContextualBanditPolicy, RidgeModel
 from tutor.policy.base import POLICIES, Candidate, LearnerView, Outcome, Policy, make_policy
 from tutor.policy.features import candidate_features
 from tutor.services.evaluation import LoggedDecision, logged_decisions
-from tutor.services.policies import policy_active, policy_bytes, policy_version_create
+from tutor.services.policies import policy_active, policy_bytes, policy_version_create, serving_changed
 
 HISTORY = 200
 
@@ -190,5 +190,6 @@ def policy_train(
             PolicyVersion.objects.filter(active=True).update(active=False)
             PolicyVersion.objects.filter(pk=version.pk).update(active=True, activated_at=timezone.now())
             version.refresh_from_db()
+            serving_changed()
     report_progress("done", 1.0)
     return TrainOutcome(version, created, version.active, version.ope_report)

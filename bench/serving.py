@@ -1,0 +1,111 @@
+"""Latency of the served path: `/next` and `/attempts` over real HTTP, per active policy, against the v0 mastery
+policy measured in the same run.
+
+    python bench/serving.py [--learners 10] [--steps 30] [--json] [--policies bandit,planner]
+
+A fresh SQLite database under a temporary data directory gets the demo course; Django's threaded WSGI server
+serves the API in this process; simulated learners (tutor.sim) answer through urllib. The mastery policy runs
+first and logs decisions; the bandit is then trained from that log (`policy_train`) and each policy in
+`--policies` is activated in turn and measured the same way. Prints p50/p99 and their ratio to the baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--learners", type=int, default=10)
+    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--policies", default="bandit,zpdes,planner")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+
+    os.environ["TUTOR_DATA_DIR"] = tempfile.mkdtemp(prefix="tutor-bench-")
+    os.environ.pop("DATABASE_URL", None)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "tutor.settings"
+    os.environ.setdefault("TUTOR_LLM_BACKEND", "template")
+    import django
+
+    django.setup()
+    import torch
+    from django.core.management import call_command
+    from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
+    from django.core.wsgi import get_wsgi_application
+
+    from learners.services import user_create
+    from tutor.demo import demo_setup
+    from tutor.services.policies import policy_activate, policy_version_create
+    from tutor.services.policy_training import policy_train
+    from tutor.services.simulation import simulate_http
+
+    torch.set_num_threads(1)
+    call_command("migrate", verbosity=0)
+    demo_setup()
+    token = user_create(username="bench-admin", role="admin")["token"]
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *a: Any) -> None:
+            pass
+
+    server = ThreadedWSGIServer(("127.0.0.1", 0), Quiet)
+    server.set_app(get_wsgi_application())
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+
+    def measure(label: str, seed: int) -> dict[str, Any]:
+        out = simulate_http(base_url=base, admin_token=token, n_learners=args.learners, steps=args.steps,
+                            ks=(args.steps,), seed=seed)
+        out.pop("learner_ids")
+        out["policy"] = label
+        if not args.json:
+            print(f"{label:<10} next p50 {out['next_ms']['p50']:6.1f} ms  p99 {out['next_ms']['p99']:6.1f} ms   "
+                  f"attempt p50 {out['attempt_ms']['p50']:6.1f} ms  p99 {out['attempt_ms']['p99']:6.1f} ms  "
+                  f"(n={out['next_ms']['n']})", flush=True)
+        return out
+
+    results = {"mastery": measure("mastery", 1)}
+    for k, kind in enumerate(p for p in args.policies.split(",") if p):
+        if kind == "bandit":
+            trained = policy_train(kind="bandit", min_decisions=10, n_boot=50)
+            assert trained.version is not None, trained.report
+            version = trained.version
+        else:
+            version, _ = policy_version_create(name=f"bench-{kind}", kind=kind)
+        try:
+            policy_activate(version_id=version.pk)
+            results[kind] = measure(kind, 2 + k)
+        except Exception as exc:  # noqa: BLE001 - an unfit policy is reported, not fatal
+            results[kind] = {"policy": kind, "error": repr(exc)[:300]}
+            if not args.json:
+                print(f"{kind:<10} failed: {exc!r}"[:300])
+    server.shutdown()
+
+    base_next = results["mastery"]["next_ms"]
+    for name, r in results.items():
+        if "next_ms" in r:
+            r["next_p99_ratio_to_mastery"] = r["next_ms"]["p99"] / base_next["p99"]
+            r["next_p50_ratio_to_mastery"] = r["next_ms"]["p50"] / base_next["p50"]
+    if args.json:
+        print(json.dumps({"learners": args.learners, "steps": args.steps, "results": results}, indent=1))
+    else:
+        print("\nratio of /next latency to the mastery policy (same run):")
+        for name, r in results.items():
+            if "next_ms" in r:
+                print(f"  {name:<10} p50 x{r['next_p50_ratio_to_mastery']:.2f}  p99 x{r['next_p99_ratio_to_mastery']:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
