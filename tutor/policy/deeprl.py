@@ -128,7 +128,9 @@ def _network(obs_dim: int, n_actions: int, hidden: int) -> torch.nn.Module:
                 nn.Linear(hidden, 1),
             )
             with torch.no_grad():
-                self.actor[-1].weight.mul_(0.01)
+                last = self.actor[-1]
+                assert isinstance(last, nn.Linear)
+                last.weight.mul_(0.01)
 
         def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             return self.actor(obs), self.critic(obs).squeeze(-1)
@@ -308,7 +310,7 @@ class PPOPolicy(Policy):
         pa = self.action_probabilities(state, counts > 0)
         probs = pa[acts] / counts[acts]
         probs = probs / probs.sum()
-        return (1 - self.epsilon) * probs + self.epsilon / len(candidates)
+        return np.asarray((1 - self.epsilon) * probs + self.epsilon / len(candidates))
 
     # -- persistence --------------------------------------------------------------------------------------
     def _hyper(self) -> dict[str, Any]:

@@ -1,7 +1,9 @@
 """A hierarchical scheduler: a high level chooses the sub-goal skill, a low level chooses the item within it.
 
-High level (an "option" in the options framework): the open skills are those the tracer does not yet hold as
-done (mastery < `done`) whose prerequisites are held (mastery >= `unlock` on each). When the teacher set targets
+High level (an "option" in the options framework): the open skills are those not yet held as done whose
+prerequisites are held (mastery >= `unlock` on each). A skill is done when the tracer's mastery reaches `done`
+or, if `run` > 0, when the learner's last `run` answers on it were all right (the skill-builder rule: BKT, blind
+to item difficulty and fitted on noisy logs, can be slower to believe a streak than the streak deserves). When the teacher set targets
 (`LearnerView.targets`) and some open skill is a target or a prerequisite of one, only those are eligible. The
 policy keeps working on the skill of the learner's last answer while it is still open (commitment, so that a
 sub-goal is pursued rather than re-decided every step) for at most `max_stint` answers; otherwise it picks the
@@ -42,6 +44,7 @@ class HierarchicalPolicy(Policy):
         max_stint: int = 12,
         switch: float = 1.0,
         confirm: float = 0.5,
+        run: int = 0,
         epsilon: float = 0.1,
         low: PlannerPolicy | None = None,
     ) -> None:
@@ -50,6 +53,7 @@ class HierarchicalPolicy(Policy):
         self.max_stint = max_stint
         self.switch = switch
         self.confirm = confirm
+        self.run = run
         self.epsilon = epsilon
         self.low = low
 
@@ -58,15 +62,38 @@ class HierarchicalPolicy(Policy):
             raise ValueError("the hierarchical policy needs a fitted low-level planner (fit or load it)")
         return self.low
 
+    def streaks(self, state: LearnerView) -> dict[int, int]:
+        """Per skill, how many of the learner's latest answers on it were right in a row."""
+        out: dict[int, int] = {}
+        closed: set[int] = set()
+        for o in reversed(state.history):
+            if not o.skills:
+                continue
+            s = o.skills[0]
+            if s in closed:
+                continue
+            if o.correct:
+                out[s] = out.get(s, 0) + 1
+                if out[s] >= self.run:
+                    closed.add(s)
+            else:
+                out.setdefault(s, 0)
+                closed.add(s)
+        return out
+
     def sub_goal(self, candidates: Sequence[Candidate], state: LearnerView, values: np.ndarray) -> int:
         graph = state.graph
         m = state.mastery
+        streak = self.streaks(state) if self.run > 0 else {}
+
+        def done(s: int) -> bool:
+            return m.get(s, 0.0) >= self.done or (self.run > 0 and streak.get(s, 0) >= self.run)
+
+        def held(s: int) -> bool:
+            return m.get(s, 0.0) >= self.unlock or (self.run > 0 and streak.get(s, 0) >= self.run)
+
         available = list(dict.fromkeys(c.skills[0] for c in candidates))
-        open_skills = [
-            s
-            for s in available
-            if m.get(s, 0.0) < self.done and all(m.get(p, 0.0) >= self.unlock for p in graph.prerequisites(s))
-        ]
+        open_skills = [s for s in available if not done(s) and all(held(p) for p in graph.prerequisites(s))]
         if state.targets:
             wanted = set(state.targets)
             for t in state.targets:
@@ -126,7 +153,7 @@ class HierarchicalPolicy(Policy):
     ) -> Self:
         """Pick the thresholds that maximise `score(policy)` (e.g. minus exercises to mastery on training
         learners) over `grid`; keeps the scores in `tuning_`."""
-        grid = grid or {"done": (0.9, 0.95), "switch": (0.5, 0.8), "confirm": (0.0, 0.5, 1.0)}
+        grid = grid or {"done": (0.9, 0.95), "confirm": (0.0, 1.0), "run": (0, 2, 3)}
         keys = list(grid)
         self.tuning_: list[dict[str, float]] = []
         best: tuple[float, dict[str, float]] | None = None

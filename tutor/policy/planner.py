@@ -216,7 +216,7 @@ class PlannerPolicy(Policy):
         learn = model["learn_scale"] * self.learn_
         gain = (1 - m[sk]) * np.clip(learn[sk] * ready[sk] * zpd, 0.0, 1.0)
         if self.lookahead <= 0:
-            return gain
+            return np.asarray(gain)
         # Best item factor per skill among the candidates: what the next step could use.
         best_z = np.zeros(len(m))
         np.maximum.at(best_z, sk, zpd)

@@ -58,11 +58,11 @@ class ExperimentConfig:
     pilot_horizon: int = 200
     pilot_epsilon: float = 0.5
     ope_epsilon: float = 0.5
-    ppo_iterations: int = 100
+    ppo_iterations: int = 150
     ppo_envs: int = 256
     tune_learners: int = 200
     tune: bool = True
-    ope_learners: int = 300
+    ope_learners: int = 500
     ope_horizon: int = 150
     policies: tuple[str, ...] = BASELINES + LEARNED
     workers: int = 1
@@ -72,13 +72,13 @@ class ExperimentConfig:
         return cls(
             horizon=200,
             seeds=(1, 2),
-            learners=30,
-            pilot_learners=100,
+            learners=25,
+            pilot_learners=80,
             pilot_horizon=100,
             ppo_iterations=3,
-            ppo_envs=64,
+            ppo_envs=32,
             tune=False,
-            ope_learners=40,
+            ope_learners=30,
             ope_horizon=60,
         )
 
@@ -192,11 +192,11 @@ def prepare(config: ExperimentConfig, setting: Setting, log: Log = _quiet) -> Pr
         policies["planner"] = planner
         report["planner_model"] = planner.model_
         log(f"bandit and planner fitted on the decision log ({time.perf_counter() - t1:.1f}s)")
-        hier = HierarchicalPolicy().fit(planner)
+        hier = HierarchicalPolicy(switch=0.8, confirm=1.0).fit(planner)
         if config.tune:
             t2 = time.perf_counter()
             score = _score_to_mastery(setting, config.tune_learners, TRAIN_SEED + 2)
-            hier.tune(score, {"done": (0.9, 0.95, 0.97), "unlock": (0.85, 0.9, 0.95)})
+            hier.tune(score, {"done": (0.9, 0.95), "confirm": (0.0, 1.0), "run": (0, 3)})
             report["hierarchical_tuning"] = hier.tuning_
             log(
                 f"hierarchical thresholds tuned: done={hier.done} unlock={hier.unlock} ({time.perf_counter() - t2:.1f}s)"

@@ -79,7 +79,7 @@ class RunResult:
 
     @property
     def horizon(self) -> int:
-        return self.post_test.shape[1] - 1
+        return int(self.post_test.shape[1]) - 1
 
     def to_mastery(self) -> np.ndarray:
         """Exercises to mastery of all skills, censored at the horizon for learners who never got there."""
@@ -230,7 +230,7 @@ def run_policy(
             skill_features=np.stack(rec_sf) if rec_sf else None,
         )
     return RunResult(
-        policy=name or getattr(policy, "name", type(policy).__name__),
+        policy=str(name or getattr(policy, "name", type(policy).__name__)),
         seed=seed,
         post_test=post,
         mastery_step=mastery_step,

@@ -24,7 +24,7 @@ meet the same learners and, as far as their choices allow, the same luck (common
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Self
 
 import numpy as np
@@ -36,11 +36,11 @@ DAY = 86400.0
 
 def _logit(p: np.ndarray | float) -> np.ndarray:
     p = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
-    return np.log(p / (1 - p))
+    return np.asarray(np.log(p / (1 - p)))
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+    return np.asarray(1.0 / (1.0 + np.exp(-x)))
 
 
 def answer_probability(
@@ -140,7 +140,7 @@ class SkillParams:
 
         def around(mean: float, lo: float, hi: float) -> np.ndarray:
             x = _sigmoid(_logit(mean) + params.skill_sd * rng.standard_normal(n_skills))
-            return np.clip(x, lo, hi)
+            return np.asarray(np.clip(x, lo, hi))
 
         return cls(
             prior=around(params.prior, 0.01, 0.95),
@@ -163,19 +163,6 @@ class PopulationState:
     fails_in_row: np.ndarray  # int (n,)
     active: np.ndarray  # bool (n,)
     steps: np.ndarray  # int (n,)
-    extra: dict[str, np.ndarray] = field(default_factory=dict)
-
-    def copy(self) -> PopulationState:
-        return PopulationState(
-            **{
-                f.name: (
-                    getattr(self, f.name).copy()
-                    if f.name != "extra"
-                    else {k: v.copy() for k, v in self.extra.items()}
-                )
-                for f in fields(self)
-            }
-        )
 
 
 class Population:
