@@ -209,6 +209,35 @@ def learner_state_rebuild(*, learner: Learner, version: TracerVersion, tracer: T
     return ls
 
 
+def _fold_mastery(
+    learner: Learner, tracer: Tracer, state: dict[str, Any], skills: tuple[int, ...], correct: bool
+) -> None:
+    """Count the answer on its skills and refresh every stored mastery the answer moved. BKT moves only the
+    item's skills; learner-level tracers (Elo ability, Best-LR's overall counts, DKT's hidden state) move the
+    others too, and their stored rows must stay equal to a replay."""
+    rows = {m.skill_id: m for m in SkillMastery.objects.filter(learner=learner)}
+    now = timezone.now()
+    changed = []
+    for skill_id, row in rows.items():
+        p = tracer.mastery(state, skill_id)
+        if skill_id in skills:
+            row.n_attempts += 1
+            row.n_correct += int(correct)
+        elif p == row.p_mastery:
+            continue
+        row.p_mastery, row.updated_at = p, now
+        changed.append(row)
+    SkillMastery.objects.bulk_update(changed, ["p_mastery", "n_attempts", "n_correct", "updated_at"])
+    SkillMastery.objects.bulk_create(
+        [
+            SkillMastery(learner=learner, skill_id=s, p_mastery=tracer.mastery(state, s), n_attempts=1,
+                         n_correct=int(correct))
+            for s in skills
+            if s not in rows
+        ]
+    )
+
+
 def _locked_state(learner_id: int) -> tuple[Learner, LearnerState, TracerVersion, Tracer]:
     learner = Learner.objects.select_for_update().get(pk=learner_id)
     version, tracer = tracer_active()
@@ -297,14 +326,7 @@ def attempt_record(
         ls.n_attempts += 1
         ls.last_attempt_id = attempt.pk
         ls.save(update_fields=["state", "n_attempts", "last_attempt_id", "updated_at"])
-        for skill_id in skills:
-            row, _ = SkillMastery.objects.get_or_create(
-                learner=learner, skill_id=skill_id, defaults={"p_mastery": 0.0}
-            )
-            row.p_mastery = tracer.mastery(state, skill_id)
-            row.n_attempts += 1
-            row.n_correct += int(correct)
-            row.save(update_fields=["p_mastery", "n_attempts", "n_correct", "updated_at"])
+        _fold_mastery(learner, tracer, state, skills, correct)
         codes = dict(Skill.objects.filter(pk__in=skills).values_list("pk", "code"))
         feedback: dict[str, Any] = {"message": "Correct!" if correct else "Not quite."}
         if not correct:
