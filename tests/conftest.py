@@ -65,6 +65,12 @@ def _fresh_process_caches() -> Any:
     """Per-process caches (active versions, loaded models, the curriculum snapshot) must not outlive a test's
     database: ids are reused after a rollback."""
 
+    import sys
+
+    if "django" not in sys.modules or not sys.modules["django"].conf.settings.configured:
+        yield  # a pure test run without the Django plugin: nothing cached
+        return
+
     def clear() -> None:
         from curriculum import selectors
         from learners import services as learner_services
