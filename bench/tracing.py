@@ -345,15 +345,17 @@ def plot(path: Path, results: dict[str, dict[str, Any]], title: str) -> None:
     from sklearn.metrics import roc_curve
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 5.5))
-    for name, res in results.items():
+    colors = [plt.get_cmap("tab20")(i) for i in range(20)]
+    for i, (name, res) in enumerate(results.items()):
         if "_y" not in res:
             continue
+        style = {"color": colors[i % len(colors)], "lw": 1.2, "ls": "--" if name.startswith("pyBKT") else "-"}
         fpr, tpr, _ = roc_curve(res["_y"], res["_p"])
-        ax1.plot(fpr, tpr, lw=1.2, label=f"{name} (AUC {res['auc']:.3f})")
+        ax1.plot(fpr, tpr, label=f"{name} (AUC {res['auc']:.3f})", **style)
         cal = res["calibration"]
         xs = [x for x, c in zip(cal["mean_predicted"], cal["count"], strict=True) if c > 0]
         ys = [y for y, c in zip(cal["fraction_correct"], cal["count"], strict=True) if c > 0]
-        ax2.plot(xs, ys, marker="o", ms=3, lw=1.2, label=f"{name} (ECE {res['ece']:.3f})")
+        ax2.plot(xs, ys, marker="o", ms=3, label=f"{name} (ECE {res['ece']:.3f})", **style)
     for ax in (ax1, ax2):
         ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
         ax.set_xlim(0, 1)
