@@ -65,9 +65,9 @@ def _fresh_process_caches() -> Any:
     """Per-process caches (active versions, loaded models, the curriculum snapshot) must not outlive a test's
     database: ids are reused after a rollback."""
 
-    import sys
+    from django.conf import settings
 
-    if "django" not in sys.modules or not sys.modules["django"].conf.settings.configured:
+    if not settings.configured:
         yield  # a pure test run without the Django plugin: nothing cached
         return
 
