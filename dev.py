@@ -56,6 +56,9 @@ def main() -> None:
     if command == "up":
         run(PY, "manage.py", "demo", *(extra or ["--simulate"]), env=env)
     else:
+        # One BLAS/OpenMP thread per process: on 2 cores, oversubscribed solvers run many times slower.
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            env.setdefault(var, "1")
         run(PY, "-m", "ruff", "check", ".")
         run(VENV / "bin" / "lint-imports", env=env)
         run(PY, "-m", "pytest", *extra, env=env)
