@@ -39,7 +39,8 @@ SKILLS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     (
         "mul-whole",
         "Multiplying whole numbers",
-        "Multiplication facts to 12 × 12, and multiplying by one- and two-digit numbers with partial products.",
+        "Multiplication facts and times tables to 12 × 12, and multiplying by one- and two-digit numbers with "
+        "partial products.",
         ("add-whole",),
     ),
     (
