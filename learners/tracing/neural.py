@@ -546,34 +546,44 @@ class _RaschAttentionNet(nn.Module):
         return q, x
 
     def forward(
-        self, item: torch.Tensor, skills: torch.Tensor, correct: torch.Tensor, valid: torch.Tensor
+        self,
+        item: torch.Tensor,
+        skills: torch.Tensor,
+        correct: torch.Tensor,
+        valid: torch.Tensor,
+        last_only: bool = False,
     ) -> torch.Tensor:
-        """Logits for every step of [B, T] sequences; step t attends to valid steps t - window .. t - 1."""
+        """Logits for every step of [B, T] sequences (or only the last, [B, 1]); step t attends to valid steps
+        t - window .. t - 1. Keys and values never depend on outputs, so scoring only the last step (serving) is
+        the same computation restricted to one query row."""
         b, t = item.shape
         q, x = self.embed(item, skills, correct)
         pos = torch.arange(t)
-        dist = (pos.view(-1, 1) - pos.view(1, -1)).float()  # [T(query), T(key)]
-        allowed = (dist > 0) & (dist <= self.window) & valid.unsqueeze(1)  # [B, T, T]
-        allowed = torch.cat([torch.ones(b, t, 1, dtype=torch.bool), allowed], -1)  # null slot first
-        dist = torch.cat([torch.zeros(t, 1), dist], -1)
+        qpos = pos[-1:] if last_only else pos
+        tq = qpos.shape[0]
+        dist = (qpos.view(-1, 1) - pos.view(1, -1)).float()  # [Tq(query), T(key)]
+        allowed = (dist > 0) & (dist <= self.window) & valid.unsqueeze(1)  # [B, Tq, T]
+        allowed = torch.cat([torch.ones(b, tq, 1, dtype=torch.bool), allowed], -1)  # null slot first
+        dist = torch.cat([torch.zeros(tq, 1), dist], -1)
         hd = self.dim // self.heads
-        h = q
+        q_query = q[:, qpos]
+        h = q_query
         for layer in range(len(self.q_proj)):
             keys = torch.cat([self.null_k[layer].expand(b, 1, -1), q], 1)
             vals = torch.cat([self.null_v[layer].expand(b, 1, -1), x], 1)
-            qh = self.q_proj[layer](h).view(b, t, self.heads, hd).transpose(1, 2)
+            qh = self.q_proj[layer](h).view(b, tq, self.heads, hd).transpose(1, 2)
             kh = self.k_proj[layer](keys).view(b, t + 1, self.heads, hd).transpose(1, 2)
             vh = self.v_proj[layer](vals).view(b, t + 1, self.heads, hd).transpose(1, 2)
-            scores = qh @ kh.transpose(-1, -2) / math.sqrt(hd)  # [B, H, T, T+1]
+            scores = qh @ kh.transpose(-1, -2) / math.sqrt(hd)  # [B, H, Tq, T+1]
             scores = scores - F.softplus(self.decay[layer]).view(1, -1, 1, 1) * dist
             scores = scores.masked_fill(~allowed.unsqueeze(1), float("-inf"))
             att = self.drop(torch.softmax(scores, -1)) @ vh
             h = self.norm1[layer](
-                h + self.drop(self.o_proj[layer](att.transpose(1, 2).reshape(b, t, self.dim)))
+                h + self.drop(self.o_proj[layer](att.transpose(1, 2).reshape(b, tq, self.dim)))
             )
             h = self.norm2[layer](h + self.drop(self.ffn[layer](h)))
-        out: torch.Tensor = self.head(torch.cat([h, q], -1)).squeeze(-1)
-        bias: torch.Tensor = self.item_bias(item).squeeze(-1)
+        out: torch.Tensor = self.head(torch.cat([h, q_query], -1)).squeeze(-1)
+        bias: torch.Tensor = self.item_bias(item[:, qpos]).squeeze(-1)
         return out + bias
 
 
@@ -581,7 +591,7 @@ class SimpleKTTracer(_NeuralTracer):
     """Attention tracer in the simpleKT/AKT line (Liu et al. 2023; Ghosh et al. 2020), served from a window.
 
     The state holds the last `window` answers (item, skills, correct); `update` appends and trims in O(1) and
-    `predict_next` recomputes one forward pass over at most `window` + 1 steps. Training uses chunks of `window`
+    `predict_next` recomputes one forward pass over at most `window` + 1 steps, scoring only the last. Training uses chunks of `window`
     steps, so the model never sees more history than it is served.
     """
 
@@ -718,4 +728,4 @@ class SimpleKTTracer(_NeuralTracer):
         correct = torch.tensor([[float(c) for _, _, c in steps]])
         valid = torch.ones(1, len(steps), dtype=torch.bool)
         with torch.no_grad():
-            return float(torch.sigmoid(self.net(item, skills, correct, valid)[0, -1]))
+            return float(torch.sigmoid(self.net(item, skills, correct, valid, last_only=True)[0, 0]))
