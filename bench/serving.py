@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     server.shutdown()
 
     base_next = results["mastery"]["next_ms"]
-    for name, r in results.items():
+    for r in results.values():
         if "next_ms" in r:
             r["next_p99_ratio_to_mastery"] = r["next_ms"]["p99"] / base_next["p99"]
             r["next_p50_ratio_to_mastery"] = r["next_ms"]["p50"] / base_next["p50"]
