@@ -33,6 +33,9 @@ class Item(models.Model):
     # The answer specification as curriculum.generation.answers.AnswerSpec.to_dict() writes it.
     answer = models.JSONField()
     difficulty = models.FloatField(default=0.0)
+    # Answers folded into `difficulty` by the online calibration (tutor.services.calibration); the step size
+    # shrinks as it grows.
+    difficulty_n = models.PositiveIntegerField(default=0)
     solution = models.TextField(blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.APPROVED)
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.IMPORT)

@@ -34,3 +34,14 @@ def train_policy(
         "activated": out.activated,
         "report": out.report,
     }
+
+
+@shared_task(bind=True, name="tasks.policy.calibrate_item_difficulty", acks_late=True)
+def calibrate_item_difficulty(self: Task, batch: int = 2000) -> dict[str, Any]:
+    """Fold new answers into item difficulties, one bounded batch per run; re-queues itself while more remain."""
+    from tutor.services.calibration import item_difficulty_calibrate
+
+    done, more = item_difficulty_calibrate(batch=batch)
+    if more:
+        calibrate_item_difficulty.delay(batch=batch)
+    return {"done": done, "has_more": more}

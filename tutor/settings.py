@@ -161,6 +161,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "tasks.tracing.refit_tracer",
         "schedule": crontab(hour=2, minute=15),
     },
+    "calibrate-item-difficulty": {
+        "task": "tasks.policy.calibrate_item_difficulty",
+        "schedule": crontab(minute="*/10"),
+    },
     "train-reward-model-nightly": {
         "task": "tasks.llm.train_reward_model",
         "schedule": crontab(hour=3, minute=0),

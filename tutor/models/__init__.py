@@ -10,7 +10,7 @@ from tutor.models.llm import (
     StyleBanditState,
     StyleDecision,
 )
-from tutor.models.scheduling import Decision, PolicyExperiment, PolicyVersion
+from tutor.models.scheduling import Decision, PolicyExperiment, PolicyVersion, Watermark
 
 __all__ = [
     "Decision",
@@ -21,6 +21,7 @@ __all__ = [
     "ItemOrigin",
     "PolicyExperiment",
     "PolicyVersion",
+    "Watermark",
     "RewardModelVersion",
     "StyleBanditState",
     "StyleDecision",

@@ -65,3 +65,15 @@ class PolicyExperiment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: {self.control_id} vs {self.treatment_id}"
+
+
+class Watermark(models.Model):
+    """How far a batch job has read an append-only log; moved in the same transaction as the job's writes, so a
+    job run twice (or killed and re-run) never counts a row twice."""
+
+    name = models.CharField(max_length=100, unique=True)
+    last_id = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.last_id}"
