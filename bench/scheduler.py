@@ -50,6 +50,21 @@ def calibrate_from(folder: str, log: Any) -> tuple[Any, dict[str, Any]]:
     return cal.params, cal.to_dict()
 
 
+def print_calibration(cal: dict[str, Any]) -> None:
+    print(f"{'attempt':>8}{'real':>8}{'sim':>8}{'BKT only':>10}")
+    for a, r, m, b in zip(
+        cal["attempt"], cal["real_curve"], cal["sim_curve"], cal["bkt_only_curve"], strict=True
+    ):
+        print(f"{a:>8}{r:>8.3f}{m:>8.3f}{b:>10.3f}")
+    print(f"RMSE {cal['rmse']:.4f} (BKT-only simulator {cal['bkt_only_rmse']:.4f})")
+    print(f"sequence lengths real {cal['real_lengths']}")
+    print(f"sequence lengths sim  {cal['sim_lengths']}")
+    print(f"BKT fit across skills: {cal['bkt_summary']}")
+    keep = ("prior", "learn", "guess", "slip", "ability_sd", "rate_sd")
+    print("calibrated: " + ", ".join(f"{k}={cal['params'][k]:.3f}" for k in keep))
+    print(f"not identified by these logs (defaults kept): {', '.join(cal['not_identified'])}")
+
+
 def plot(summary: dict[str, dict[str, Any]], path: str, ks: tuple[int, ...]) -> None:
     import matplotlib
 
@@ -101,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=1, help="processes for the evaluation runs")
     ap.add_argument("--ppo-iterations", type=int, help="PPO training iterations")
     ap.add_argument("--no-ope", action="store_true", help="skip the off-policy evaluation check")
+    ap.add_argument(
+        "--calibrate-only", action="store_true", help="with --data: print the calibration and stop"
+    )
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
 
@@ -122,6 +140,12 @@ def main(argv: list[str] | None = None) -> int:
     sim = None
     if args.data:
         sim, calibration = calibrate_from(args.data, log)
+        if args.calibrate_only:
+            if args.json:
+                print(json.dumps(calibration, indent=1, default=float))
+            else:
+                print_calibration(calibration)
+            return 0
     setting = make_setting(config, sim)
     prepared = prepare(config, setting, log)
     log(

@@ -77,3 +77,24 @@ def test_candidates_of_one_action_share_its_probability(setting, trained):
 
 def test_bands():
     assert band(np.array([-1.0, -0.34, 0.0, 0.34, 1.0]), (-0.34, 0.34)).tolist() == [0, 1, 1, 2, 2]
+
+
+def test_imitation_learns_a_teachers_choices(setting):
+    from tutor.policy.baselines import ExpertOrderPolicy
+    from tutor.sim.rl import demonstrations
+
+    student = PPOPolicy(horizon=20, minibatch=256, random_state=0)
+    teacher = ExpertOrderPolicy(per_skill=3, epsilon=0.0)
+    obs, masks, acts, ret = demonstrations(teacher, student, setting, 30, seed=9, horizon=20)
+    assert obs.shape[0] == acts.shape[0] == masks.shape[0] == ret.shape[0]
+    assert np.all(masks[np.arange(len(acts)), acts])
+    gi = graph_index(setting.course.graph)
+    student.imitate(gi.skills, gi.prereq, obs, masks, acts, ret, epochs=40)
+    assert student.imitation_[-1] < 0.5 * student.imitation_[0]
+    import torch
+
+    with torch.no_grad():
+        logits, _ = student.net_(torch.from_numpy(obs))
+        logits = torch.where(torch.from_numpy(masks), logits, torch.full_like(logits, -1e9))
+    agree = (logits.argmax(dim=1).numpy() == acts).mean()
+    assert agree > 0.8

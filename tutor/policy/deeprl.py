@@ -195,12 +195,60 @@ class PPOPolicy(Policy):
         self.net_ = _network(OBS_PER_SKILL * n_skills + 2, n_skills * self.n_bands, self.hidden)
 
     # -- training -----------------------------------------------------------------------------------------
-    def fit(self, make_env: Any, skills: Sequence[int], prereq: np.ndarray, log: Any = None) -> Self:
-        """Train with PPO on environments from `make_env(seed) -> VecEnv` (fresh learners per iteration)."""
+    def imitate(
+        self,
+        skills: Sequence[int],
+        prereq: np.ndarray,
+        obs: np.ndarray,
+        masks: np.ndarray,
+        actions: np.ndarray,
+        returns: np.ndarray,
+        *,
+        epochs: int = 20,
+    ) -> Self:
+        """Behaviour cloning: fit the actor to a teacher's (observation, action) pairs and the critic to the
+        discounted returns the teacher obtained, as a starting point for `fit(..., warm_start=True)`."""
         import torch
 
         torch.set_num_threads(1)
         self._init(skills, prereq)
+        opt = torch.optim.Adam(self.net_.parameters(), lr=1e-3)
+        o = torch.from_numpy(obs.astype(np.float32))
+        m = torch.from_numpy(masks)
+        a = torch.from_numpy(actions.astype(np.int64))
+        r = torch.from_numpy(returns.astype(np.float32))
+        gen = torch.Generator().manual_seed(self.random_state)
+        self.imitation_: list[float] = []
+        for _ in range(epochs):
+            perm = torch.randperm(len(a), generator=gen)
+            total = 0.0
+            for start in range(0, len(a), self.minibatch):
+                idx = perm[start : start + self.minibatch]
+                logits, value = self.net_(o[idx])
+                dist = torch.distributions.Categorical(logits=masked_logits(logits, m[idx]))
+                loss = -dist.log_prob(a[idx]).mean() + 0.5 * ((value - r[idx]) ** 2).mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                total += float(loss.item()) * len(idx)
+            self.imitation_.append(total / len(a))
+        return self
+
+    def fit(
+        self,
+        make_env: Any,
+        skills: Sequence[int],
+        prereq: np.ndarray,
+        log: Any = None,
+        warm_start: bool = False,
+    ) -> Self:
+        """Train with PPO on environments from `make_env(seed) -> VecEnv` (fresh learners per iteration); with
+        `warm_start`, continue from the current network (e.g. after `imitate`)."""
+        import torch
+
+        torch.set_num_threads(1)
+        if not (warm_start and hasattr(self, "net_")):
+            self._init(skills, prereq)
         opt = torch.optim.Adam(self.net_.parameters(), lr=self.lr)
         self.history_: list[dict[str, float]] = []
         for it in range(self.iterations):

@@ -3,7 +3,8 @@ command can call the same functions).
 
 1. A course and the calibrated simulator.
 2. The service's tracer: BKT fitted on a pilot log collected under an exploring v0 policy (mastery learning
-   mixed with uniform choice over all candidates, weight `pilot_epsilon`), exactly as the nightly refit would fit it on real logs.
+   mixed with uniform choice over all candidates, weight `pilot_epsilon`), as the nightly refit fits it on real
+   logs.
 3. Learned policies: the bandit and the planner fitted on a second pilot log (decision log with features), the
    hierarchical policy's thresholds tuned and the PPO policy trained in the simulator, all on training seeds.
 4. Every policy run on the evaluation seeds (disjoint from training seeds) with the same learners, candidate sets
@@ -14,6 +15,7 @@ command can call the same functions).
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import time
 from collections.abc import Callable, Sequence
@@ -58,7 +60,7 @@ class ExperimentConfig:
     pilot_horizon: int = 200
     pilot_epsilon: float = 0.5
     ope_epsilon: float = 0.5
-    ppo_iterations: int = 150
+    ppo_iterations: int = 300
     ppo_envs: int = 256
     tune_learners: int = 200
     tune: bool = True
@@ -155,6 +157,21 @@ def prepare(config: ExperimentConfig, setting: Setting, log: Log = _quiet) -> Pr
         "spaced": SpacedReviewPolicy(),
     }
     wanted = set(config.policies)
+    if config.tune and "zpdes" in wanted:
+        # The same tuning budget as the learned hierarchical policy gets, so that the baseline is not a straw man:
+        # ZPDES's thresholds are success rates, and what is reachable depends on slip and fatigue.
+        t_z = time.perf_counter()
+        score = _score_to_mastery(setting, config.tune_learners, TRAIN_SEED + 2)
+        trials = []
+        for done, unlock in itertools.product((0.65, 0.75, 0.85), (0.5, 0.6, 0.7)):
+            if unlock <= done:
+                trials.append(
+                    ({"done": done, "unlock": unlock}, score(ZPDESPolicy(done=done, unlock=unlock)))
+                )
+        best = max(trials, key=lambda t: t[1])[0]
+        policies["zpdes"] = ZPDESPolicy(done=best["done"], unlock=best["unlock"])
+        report["zpdes_tuning"] = [{**p, "score": sc} for p, sc in trials]
+        log(f"ZPDES tuned: {best} ({time.perf_counter() - t_z:.1f}s)")
     if wanted & {"bandit", "planner", "hierarchical"}:
         t1 = time.perf_counter()
         pilot = run_policy(
@@ -199,7 +216,8 @@ def prepare(config: ExperimentConfig, setting: Setting, log: Log = _quiet) -> Pr
             hier.tune(score, {"done": (0.9, 0.95), "confirm": (0.0, 1.0), "run": (0, 3)})
             report["hierarchical_tuning"] = hier.tuning_
             log(
-                f"hierarchical thresholds tuned: done={hier.done} unlock={hier.unlock} ({time.perf_counter() - t2:.1f}s)"
+                f"hierarchical tuned: done={hier.done} confirm={hier.confirm} run={hier.run} "
+                f"({time.perf_counter() - t2:.1f}s)"
             )
         policies["hierarchical"] = hier
     if "ppo" in wanted:

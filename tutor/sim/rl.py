@@ -13,9 +13,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from tutor.policy.deeprl import band, observation
+from tutor.policy.base import Policy
+from tutor.policy.deeprl import PPOPolicy, band, observation
 from tutor.policy.features import graph_index
-from tutor.sim.env import Setting
+from tutor.sim.env import SchedulingEnv, Setting
 from tutor.sim.learners import DAY, Population
 from tutor.sim.tracking import PopulationTracker
 
@@ -119,3 +120,60 @@ class SimVecEnv:
         self.done_all |= now_all
         self.t += 1
         return np.asarray(reward, dtype=np.float64), st.active.copy()
+
+
+def demonstrations(
+    teacher: Policy,
+    student: PPOPolicy,
+    setting: Setting,
+    n_learners: int,
+    seed: int,
+    *,
+    horizon: int,
+    completion_bonus: float = 1.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(observations, action masks, actions, discounted returns) of `teacher` run through the service interface,
+    in the student's observation and action spaces: training data for `PPOPolicy.imitate`."""
+    env = SchedulingEnv(setting, n_learners, seed)
+    rng = np.random.default_rng([seed, 4])
+    gi = graph_index(setting.course.graph)
+    if not hasattr(student, "skills_"):
+        student._init(gi.skills, gi.prereq)
+    n_actions = len(gi.skills) * student.n_bands
+    obs_l, mask_l, act_l, rew_l, who_l = [], [], [], [], []
+    done_all = env.sim.all_known()
+    items = np.zeros(n_learners, dtype=np.int64)
+    for _ in range(horizon):
+        rows = np.flatnonzero(env.active)
+        if len(rows) == 0:
+            break
+        pc = env.tracker.p_correct(rows)
+        cand_mask = env.tracker.candidate_mask(rows)
+        for k, r in enumerate(rows.tolist()):
+            cands = env.candidates(r, pc[k], cand_mask[k])
+            view = env.view(r)
+            d = teacher.select(cands, view, rng)
+            acts = student.candidate_actions(cands, view)
+            chosen = next(j for j, c in enumerate(cands) if c.item == d.item)
+            mask = np.zeros(n_actions, dtype=bool)
+            mask[acts] = True
+            obs_l.append(student._obs(view)[0])
+            mask_l.append(mask)
+            act_l.append(int(acts[chosen]))
+            who_l.append(r)
+            items[r] = env.item_position(d.item)
+        known_before = env.sim.state.known.sum(axis=1)
+        env.step(items)
+        gain = (env.sim.state.known.sum(axis=1) - known_before) / setting.course.n_skills
+        now_all = env.sim.all_known()
+        gain = gain + completion_bonus * (now_all & ~done_all)
+        done_all |= now_all
+        rew_l.extend(gain[rows].tolist())
+    who = np.asarray(who_l)
+    rew = np.asarray(rew_l)
+    ret = np.zeros(len(rew))
+    running = np.zeros(n_learners)
+    for j in range(len(rew) - 1, -1, -1):
+        running[who[j]] = rew[j] + student.gamma * running[who[j]]
+        ret[j] = running[who[j]]
+    return np.asarray(obs_l), np.asarray(mask_l), np.asarray(act_l), ret

@@ -65,7 +65,9 @@ def bkt_posterior(p: np.ndarray, correct: np.ndarray, guess: np.ndarray, slip: n
     """P(known | answer) by Bayes' rule."""
     hit = p * (1.0 - slip)
     miss = p * slip
-    return np.asarray(np.where(correct, hit / (hit + (1.0 - p) * guess), miss / (miss + (1.0 - p) * (1.0 - guess))))
+    return np.asarray(
+        np.where(correct, hit / (hit + (1.0 - p) * guess), miss / (miss + (1.0 - p) * (1.0 - guess)))
+    )
 
 
 def bkt_transition(p: np.ndarray, learn: np.ndarray, forget: np.ndarray) -> np.ndarray:
