@@ -96,6 +96,7 @@ class Command(BaseCommand):
         users = info["users"]
         self.stdout.write("")
         self.stdout.write(f"Tutor is running at {base}/  (API docs: {base}/api/v1/docs)")
+        self.stdout.write(f"Pages: {base}/login/ as ada / ada-demo (learner) or teacher / teacher-demo")
         for name, u in users.items():
             ids = f"learner_id={u['learner_id']}" if u.get("learner_id") else f"classrooms={u['classroom_ids']}"
             self.stdout.write(f"  {u['role']:8s} {name:8s} {ids:18s} token={u['token']}")
