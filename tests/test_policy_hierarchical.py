@@ -66,14 +66,21 @@ def test_low_level_learning_then_confirmation_items(low):
 
 
 def test_tune_picks_the_best_thresholds_and_round_trips(low):
-    h = HierarchicalPolicy(low=low)
-    h.tune(lambda p: -abs(p.done - 0.9) - abs(p.confirm - 1.0), {"done": (0.9, 0.95), "confirm": (0.0, 1.0)})
+    h = HierarchicalPolicy(switch=0.8, run=2, low=low)
+    seen = []
+
+    def score(p: HierarchicalPolicy) -> float:
+        seen.append((p.switch, p.run, p.max_stint))  # trials keep every hyperparameter not in the grid
+        return -abs(p.done - 0.9) - abs(p.confirm - 1.0)
+
+    h.tune(score, {"done": (0.9, 0.95), "confirm": (0.0, 1.0)})
     assert (h.done, h.unlock, h.confirm) == (0.9, 0.9, 1.0)
     assert len(h.tuning_) == 4
+    assert set(seen) == {(0.8, 2, 12)}
     buf = io.BytesIO()
     h.save(buf)
     buf.seek(0)
     again = HierarchicalPolicy.load(buf)
-    view = LearnerView(GRAPH, {1: 0.97, 2: 0.3})
+    assert again._hyper() == h._hyper()
+    view = LearnerView(GRAPH, {1: 0.97, 2: 0.85})
     assert np.array_equal(again.distribution(CANDS, view), h.distribution(CANDS, view))
-    assert again.done == 0.9

@@ -178,6 +178,9 @@ class HierarchicalPolicy(Policy):
             "done": self.done,
             "unlock": self.unlock,
             "max_stint": self.max_stint,
+            "switch": self.switch,
+            "confirm": self.confirm,
+            "run": self.run,
             "epsilon": self.epsilon,
         }
 
