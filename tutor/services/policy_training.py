@@ -54,7 +54,9 @@ def decision_contexts(rows: list[LoggedDecision]) -> list[Context]:
         .values_list("learner_id", "item_id", "correct", "created_at")
     ):
         info = snapshot.items_by_id.get(item_id)
-        history[learner_id].append(Outcome(item_id, info.skills if info else (), correct, created_at.timestamp()))
+        history[learner_id].append(
+            Outcome(item_id, info.skills if info else (), correct, created_at.timestamp(), info.difficulty if info else 0.0)
+        )
     out = []
     for r in rows:
         past = [h for h in history[r.learner_id] if h.time < r.created_at][-HISTORY:]

@@ -47,7 +47,7 @@ def decision_next(*, learner_id: int, targets: frozenset[int] = frozenset()) -> 
     for item_id, correct, created_at in reversed(rows):
         info = snapshot.items_by_id.get(item_id)
         skills = info.skills if info is not None else ()
-        history.append(Outcome(item_id, skills, correct, created_at.timestamp()))
+        history.append(Outcome(item_id, skills, correct, created_at.timestamp(), info.difficulty if info else 0.0))
         for s in skills:
             last_seen[s] = created_at.timestamp()
     recent_set = set(recent)
