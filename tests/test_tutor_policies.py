@@ -70,3 +70,45 @@ def test_experiment_splits_learners_stably_and_report_compares_arms(course):
     call_command("policy", "experiment-stop", stdout=out)
     assert "stopped 1" in out.getvalue()
     assert Decision.objects.count() == 24
+
+
+def test_every_served_decision_gives_every_candidate_the_exploration_floor(course, settings):
+    """Rule-based policies explore only within their focus skill; the service mixes in uniform choice over all
+    candidates so that any later policy can be evaluated off-policy."""
+    settings.TUTOR_EXPLORE = 0.2
+    learner = user_create(username="floor", role="learner")
+    d = decision_next(learner_id=learner["learner_id"])
+    probs = [p for _, p, _ in d.candidates]
+    n = len(probs)
+    assert min(probs) >= 0.2 / n - 1e-12
+    assert sum(probs) == pytest.approx(1.0)
+    assert d.propensity == pytest.approx({i: p for i, p, _ in d.candidates}[d.item_id])
+    assert d.context["info"]["explore"] == 0.2 and "focus_skill" in d.context["info"]
+    settings.TUTOR_EXPLORE = 0.0
+    d0 = decision_next(learner_id=learner["learner_id"])
+    assert min(p for _, p, _ in d0.candidates) == 0.0  # v0 alone leaves items outside its focus at zero
+    settings.TUTOR_EXPLORE = 1.5
+    with pytest.raises(InvalidInput, match="TUTOR_EXPLORE"):
+        decision_next(learner_id=learner["learner_id"])
+
+
+def test_choose_draws_from_the_served_mixture():
+    import numpy as np
+
+    from curriculum.graph import SkillGraph
+    from tutor.policy.base import Candidate, LearnerView, MasteryLearningPolicy
+    from tutor.services.scheduling import choose
+
+    graph = SkillGraph([1, 2], [(1, 2)])
+    cands = [Candidate(10 + k, (1 + k % 2,), 0.3 + 0.1 * k) for k in range(6)]
+    view = LearnerView(graph, {1: 0.2, 2: 0.1})
+    policy = MasteryLearningPolicy(epsilon=0.0)
+    mixed = policies.served(policy, 0.3).distribution(cands, view)
+    rng = np.random.default_rng(0)
+    counts = dict.fromkeys((c.item for c in cands), 0)
+    for _ in range(4000):
+        choice = choose(policy, cands, view, rng, 0.3)
+        assert choice.propensity == pytest.approx(mixed[[c.item for c in cands].index(choice.item)], rel=1e-12)
+        counts[choice.item] += 1
+    freq = np.array([counts[c.item] for c in cands]) / 4000
+    assert np.abs(freq - mixed).max() < 0.03

@@ -10,7 +10,7 @@ from tasks.policy import train_policy
 from tutor.apiclient import wrong_response
 from tutor.models import PolicyVersion
 from tutor.services.evaluation import logged_decisions
-from tutor.services.policies import policy_active
+from tutor.services.policies import policy_active, served
 from tutor.services.policy_training import decision_contexts, policy_train
 from tutor.services.scheduling import decision_next
 
@@ -39,7 +39,8 @@ def test_contexts_rebuild_the_logging_distribution_exactly(course):
     rows = logged_decisions()
     contexts = decision_contexts(rows)
     assert len(contexts) == len(rows) == 60
-    _, logging_policy, _ = policy_active()
+    _, active, _ = policy_active()
+    logging_policy = served(active)  # mixed with the service's uniform exploration
     for c in contexts:
         probs = logging_policy.distribution(c.candidates, c.view)
         assert probs[c.chosen] == pytest.approx(c.decision.propensity, rel=1e-9)

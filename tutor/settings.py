@@ -183,6 +183,9 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 # The tutoring core.
 TUTOR_TRACER = os.environ.get("TUTOR_TRACER", "bkt")
 TUTOR_POLICY = os.environ.get("TUTOR_POLICY", "mastery")
+# Share of decisions drawn uniformly from every candidate, whatever policy serves: the logged propensity of any item
+# is then at least TUTOR_EXPLORE / n, so any later policy can be evaluated off-policy from the decision log.
+TUTOR_EXPLORE = float(os.environ.get("TUTOR_EXPLORE", "0.05"))
 TUTOR_MASTERY_THRESHOLD = float(os.environ.get("TUTOR_MASTERY_THRESHOLD", "0.95"))
 TUTOR_REPEAT_WINDOW = int(os.environ.get("TUTOR_REPEAT_WINDOW", "10"))
 TUTOR_LLM_BACKEND = os.environ.get("TUTOR_LLM_BACKEND", "template")

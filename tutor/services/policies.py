@@ -20,6 +20,7 @@ from learners.errors import Conflict, InvalidInput, NotFound
 from tutor.caching import TTLCache
 from tutor.models import PolicyExperiment, PolicyVersion
 from tutor.policy.base import POLICIES, Policy, make_policy
+from tutor.policy.baselines import ExploringPolicy
 
 _loaded: dict[int, Policy] = {}
 _lock = threading.Lock()
@@ -78,6 +79,21 @@ def policy_active() -> tuple[PolicyVersion | None, Policy, str]:
     if version is None:
         return None, make_policy(settings.TUTOR_POLICY), settings.TUTOR_POLICY
     return version, policy_load(version), str(version)
+
+
+def explore_epsilon() -> float:
+    """The share of decisions drawn uniformly from all candidates (`TUTOR_EXPLORE`), whatever policy serves."""
+    epsilon = float(settings.TUTOR_EXPLORE)
+    if not 0.0 <= epsilon < 1.0:
+        raise InvalidInput("TUTOR_EXPLORE", f"must be in [0, 1), got {epsilon}")
+    return epsilon
+
+
+def served(policy: Policy, epsilon: float | None = None) -> Policy:
+    """A policy as it serves: mixed with uniform choice over every candidate, so that every item keeps a logged
+    propensity of at least epsilon / n (rule-based policies explore only within their focus skill)."""
+    epsilon = explore_epsilon() if epsilon is None else epsilon
+    return ExploringPolicy(policy, epsilon=epsilon) if epsilon > 0 else policy
 
 
 def policy_for_learner(*, learner_id: int) -> tuple[PolicyVersion | None, Policy, str]:

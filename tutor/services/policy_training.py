@@ -29,7 +29,13 @@ from tutor.policy.bandit import ContextualBanditPolicy, RidgeModel
 from tutor.policy.base import POLICIES, Candidate, LearnerView, Outcome, Policy, make_policy
 from tutor.policy.features import candidate_features
 from tutor.services.evaluation import LoggedDecision, logged_decisions
-from tutor.services.policies import policy_active, policy_bytes, policy_version_create, serving_changed
+from tutor.services.policies import (
+    policy_active,
+    policy_bytes,
+    policy_version_create,
+    served,
+    serving_changed,
+)
 
 HISTORY = 200
 
@@ -160,10 +166,11 @@ def policy_train(
 
     report_progress("evaluate", 0.6)
     groups = np.array([c.decision.learner_id for c in contexts])
-    cand_data = ope_dataset(candidate, contexts, feats, q)
+    # Both policies are evaluated as they would serve: mixed with the service's uniform exploration.
+    cand_data = ope_dataset(served(candidate), contexts, feats, q)
     cand_eval = ope.evaluate(cand_data, n_boot=n_boot, groups=groups)
     _, active_policy, active_name = policy_active()
-    act_eval = ope.evaluate(ope_dataset(active_policy, contexts, feats, q), n_boot=n_boot, groups=groups)
+    act_eval = ope.evaluate(ope_dataset(served(active_policy), contexts, feats, q), n_boot=n_boot, groups=groups)
     lower = float(cand_eval[estimator]["ci95"][0])  # type: ignore[index]
     baseline = float(act_eval[estimator]["value"])  # type: ignore[arg-type]
     better = lower > baseline

@@ -16,11 +16,28 @@ from learners.models import Attempt, Learner, LearnerState, SkillMastery
 from learners.services import tracer_active
 from learners.tracing.base import Query
 from tutor.models import Decision
-from tutor.policy.base import Candidate, LearnerView, Outcome
-from tutor.services.policies import policy_for_learner
+from tutor.policy.base import Candidate, LearnerView, Outcome, Policy
+from tutor.policy.base import Decision as Choice
+from tutor.services.policies import explore_epsilon, policy_for_learner
 
 # How many of the learner's latest answers a policy sees (ZPDES-style policies read recent success rates).
 HISTORY = 200
+
+
+def choose(
+    policy: Policy, candidates: list[Candidate], view: LearnerView, rng: np.random.Generator, epsilon: float
+) -> Choice:
+    """Draw from (1 - epsilon) * policy + epsilon * uniform over all candidates: the distribution of
+    `policies.served(policy, epsilon)`, drawn so that the policy's own decision details (focus skill, sub-goal)
+    are kept for the log."""
+    base = policy.select(candidates, view, rng)
+    if epsilon <= 0:
+        return base
+    n = len(candidates)
+    item = base.item if rng.random() >= epsilon else candidates[int(rng.integers(n))].item
+    probs = {c.item: (1 - epsilon) * base.probabilities.get(c.item, 0.0) + epsilon / n for c in candidates}
+    skill = base.skill if item == base.item else next((c.skills[0] for c in candidates if c.item == item and c.skills), None)
+    return Choice(item, probs[item], probs, skill, {**base.info, "explore": epsilon})
 
 
 def decision_next(*, learner_id: int, targets: frozenset[int] = frozenset()) -> Decision:
@@ -68,7 +85,7 @@ def decision_next(*, learner_id: int, targets: frozenset[int] = frozenset()) -> 
     )
     version, policy, policy_name = policy_for_learner(learner_id=learner.pk)
     rng = np.random.default_rng(secrets.randbits(64))
-    choice = policy.select(candidates, view, rng)
+    choice = choose(policy, candidates, view, rng, explore_epsilon())
     context: dict[str, Any] = {
         "mastery": {str(k): v for k, v in mastery.items()},
         "step": view.step,
