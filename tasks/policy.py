@@ -15,18 +15,21 @@ def train_policy(
     kind: str = "bandit",
     hyperparameters: dict[str, Any] | None = None,
     through_decision_id: int | None = None,
+    training: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Train a candidate from the decision log and activate it if off-policy evaluation says it is better.
+    """Train a candidate (from the decision log, or in the simulator over this curriculum for planner, hierarchical
+    and PPO) and activate it if off-policy evaluation on the decision log says it is better.
     Safe to run twice and to be killed: the version key makes a re-run a no-op, activation is one transaction."""
     from tutor.services.policy_training import policy_train
 
     def progress(stage: str, fraction: float) -> None:
         if not self.request.called_directly and self.request.id:
             self.update_state(state="PROGRESS", meta={"stage": stage, "fraction": fraction})
-        pause_at(stage)
+        pause_at(stage.split(":")[0])
 
     out = policy_train(
-        kind=kind, hyperparameters=hyperparameters, through_decision_id=through_decision_id, progress=progress
+        kind=kind, hyperparameters=hyperparameters, through_decision_id=through_decision_id, progress=progress,
+        training=training,
     )
     return {
         "version_id": out.version.pk if out.version else None,

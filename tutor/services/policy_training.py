@@ -28,6 +28,7 @@ from tutor.policy import ope
 from tutor.policy.bandit import ContextualBanditPolicy, RidgeModel
 from tutor.policy.base import POLICIES, Candidate, LearnerView, Outcome, Policy, make_policy
 from tutor.policy.features import candidate_features
+from tutor.policy.registry import LEARNED
 from tutor.services.evaluation import LoggedDecision, logged_decisions
 from tutor.services.policies import (
     policy_active,
@@ -36,6 +37,7 @@ from tutor.services.policies import (
     served,
     serving_changed,
 )
+from tutor.services.policy_simulation import SIM_TRAINED, policy_train_simulated
 
 HISTORY = 200
 
@@ -131,9 +133,13 @@ def policy_train(
     estimator: str = "dr",
     n_boot: int = 200,
     progress: Callable[[str, float], None] | None = None,
+    training: dict[str, Any] | None = None,
 ) -> TrainOutcome:
     """Train (learned kinds) or configure (others) a candidate, estimate its value off-policy, record a version
-    and activate it when its lower confidence bound beats the active policy's estimate."""
+    and activate it when its lower confidence bound beats the active policy's estimate.
+
+    The bandit learns from the decision log; planner, hierarchical and PPO are trained in the simulator over this
+    curriculum (`training` overrides the simulator's sizes, see `policy_simulation.SERVICE_TRAINING`)."""
     if kind not in POLICIES:
         raise InvalidInput("kind", f"unknown policy {kind!r}; known: {', '.join(sorted(POLICIES))}")
     report_progress = progress or (lambda stage, fraction: None)
@@ -155,14 +161,16 @@ def policy_train(
     q = RidgeModel(10.0).fit(chosen_x, rewards)
 
     report_progress("train", 0.3)
+    sim_report: dict[str, Any] | None = None
     candidate: Policy = make_policy(kind, **hyper)
     if isinstance(candidate, ContextualBanditPolicy):
         props = np.array([c.decision.propensity for c in contexts])
         candidate.fit(chosen_x, rewards, props)
-    elif hasattr(candidate, "fit") and kind != "mastery":
-        # Policies trained in the simulator (planner, PPO, hierarchical) are trained offline by bench/scheduler.py
-        # and recorded with `manage.py policy`; here they would run unfitted, which is not a fair candidate.
-        raise InvalidInput("kind", f"{kind!r} is trained in the simulator, not from the decision log")
+    elif kind in SIM_TRAINED:
+        # Planner, hierarchical, PPO: trained on simulated learners over this curriculum, judged on the real log.
+        candidate, sim_report = policy_train_simulated(
+            kind, training=training, progress=lambda message: report_progress(f"train: {message}", 0.4)
+        )
 
     report_progress("evaluate", 0.6)
     groups = np.array([c.decision.learner_id for c in contexts])
@@ -184,8 +192,10 @@ def policy_train(
         "activated": better,
         "rule": f"activate when the candidate's {estimator} lower 95% bound > the active policy's {estimator}",
     }
+    if sim_report is not None:
+        report["simulator_training"] = sim_report
     report_progress("record", 0.9)
-    params = policy_bytes(candidate) if isinstance(candidate, ContextualBanditPolicy) else b""
+    params = policy_bytes(candidate) if kind in LEARNED else b""
     with transaction.atomic():
         version, created = policy_version_create(
             name=name,

@@ -30,6 +30,8 @@ class Command(BaseCommand):
         p.add_argument("kind", nargs="?", default="bandit")
         p.add_argument("--hyper", default="{}", help="JSON object of hyperparameters")
         p.add_argument("--through-decision", type=int)
+        p.add_argument("--training", default="{}",
+                       help="JSON object: simulator sizes for planner/hierarchical/ppo (e.g. {\"ppo_iterations\": 50})")
         p.add_argument("--async", dest="run_async", action="store_true", help="queue the Celery task instead")
         p = sub.add_parser("report", help="compare policy versions on the decision log")
         p.add_argument("--since-decision", type=int, default=0)
@@ -67,13 +69,15 @@ class Command(BaseCommand):
         elif action == "train":
             try:
                 hyper = json.loads(opts["hyper"])
+                training = json.loads(opts["training"])
             except json.JSONDecodeError as exc:
-                raise CommandError(f"--hyper: {exc}") from exc
+                raise CommandError(f"--hyper/--training: {exc}") from exc
             if opts["run_async"]:
                 from tasks.policy import train_policy
 
                 result = train_policy.delay(
-                    kind=opts["kind"], hyperparameters=hyper, through_decision_id=opts["through_decision"]
+                    kind=opts["kind"], hyperparameters=hyper, through_decision_id=opts["through_decision"],
+                    training=training,
                 )
                 self.stdout.write(json.dumps({"task_id": result.id}))
                 return
@@ -84,11 +88,12 @@ class Command(BaseCommand):
             bar = tqdm(total=100, desc="train policy", unit="%")
 
             def progress(stage: str, fraction: float) -> None:
-                bar.set_postfix_str(stage)
+                bar.set_postfix_str(stage[:60])
                 bar.update(int(fraction * 100) - bar.n)
 
             out = policy_train(kind=opts["kind"], hyperparameters=hyper,
-                               through_decision_id=opts["through_decision"], progress=progress)
+                               through_decision_id=opts["through_decision"], progress=progress,
+                               training=training)
             bar.close()
             self.stdout.write(json.dumps({"version_id": out.version.pk if out.version else None,
                                           "created": out.created, "activated": out.activated,

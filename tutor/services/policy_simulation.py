@@ -1,0 +1,127 @@
+"""Policies trained in the simulator, for the service's own curriculum.
+
+The planner, the hierarchical policy and PPO cannot learn from the decision log alone: they are trained on
+simulated learners (`tutor.sim`). Here the simulator runs over the curriculum in the database, with database skill
+and item ids and the items' calibrated difficulties, so the trained policy serves the same ids and difficulty scale
+it was trained on. The simulated learners are calibrated on the service's own attempt log when it holds enough
+answers (`tutor.sim.calibration.calibrate`), otherwise they keep the defaults calibrated on ASSISTments 2009. The
+training itself is the benchmark's (`tutor.sim.experiment.prepare`): the tracer the policies read is BKT fitted on
+a pilot log of the exploring v0 policy, learned policies are fitted on training seeds. Whether the result may serve
+is decided elsewhere, on the real decision log (`policy_training.policy_train` gates it by off-policy evaluation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import fields, replace
+from typing import Any
+
+import numpy as np
+
+from curriculum.selectors import CurriculumSnapshot, curriculum_snapshot
+from learners.errors import InvalidInput
+from learners.models import Attempt
+from learners.services import attempt_log
+from tutor.policy.base import Policy
+from tutor.sim.course import Course
+from tutor.sim.experiment import LEARNED, ExperimentConfig, make_setting, prepare
+from tutor.sim.learners import SimParams
+
+# Learned kinds whose training needs the simulator (the bandit learns from the decision log).
+SIM_TRAINED: frozenset[str] = frozenset(LEARNED) - {"bandit"}
+
+# Smaller than the benchmark's protocol: a service course has hundreds of items, and a refit should take minutes.
+SERVICE_TRAINING: dict[str, Any] = {
+    "horizon": 200,
+    "pilot_learners": 200,
+    "pilot_horizon": 150,
+    "tune_learners": 100,
+    "ppo_iterations": 150,
+    "ppo_envs": 128,
+}
+MIN_CALIBRATION_ATTEMPTS = 2000
+
+
+def course_from_snapshot(snapshot: CurriculumSnapshot) -> Course:
+    """The database curriculum as a simulator course: ids are database ids, difficulties the items' own logits."""
+    if not snapshot.items:
+        raise InvalidInput("curriculum", "no approved items to train on; import a curriculum first")
+    skill_ids = tuple(snapshot.graph.order)
+    pos = {s: k for k, s in enumerate(skill_ids)}
+    return Course(
+        graph=snapshot.graph,
+        skill_ids=skill_ids,
+        item_ids=tuple(i.id for i in snapshot.items),
+        item_skills=tuple(tuple(pos[s] for s in i.skills) for i in snapshot.items),
+        difficulty=np.array([i.difficulty for i in snapshot.items], dtype=np.float64),
+        skill_names=tuple(snapshot.skill_codes[s] for s in skill_ids),
+    )
+
+
+def simulator_params(*, min_attempts: int = MIN_CALIBRATION_ATTEMPTS) -> tuple[SimParams, dict[str, Any]]:
+    """Simulated learners calibrated on the service's attempt log, or the stored defaults when it is too small."""
+    n = Attempt.objects.count()
+    if n < min_attempts:
+        return SimParams(), {
+            "source": "defaults (calibrated on ASSISTments 2009 skill-builder)",
+            "attempts": n,
+            "reason": f"{n} attempts in the log, calibration needs {min_attempts}",
+        }
+    from tutor.sim.calibration import calibrate
+
+    log, _ = attempt_log()
+    cal = calibrate(log)
+    return cal.params, {
+        "source": "the service's attempt log",
+        "attempts": n,
+        "accuracy_curve_rmse": round(cal.rmse, 4),
+        "bkt_only_rmse": round(cal.baseline_rmse, 4),
+    }
+
+
+def training_config(kind: str, training: dict[str, Any] | None = None) -> ExperimentConfig:
+    """The benchmark's configuration for one kind, with the service's sizes and the caller's overrides."""
+    allowed = {f.name for f in fields(ExperimentConfig)} - {"policies", "n_skills", "items_per_skill", "course_seed"}
+    options = {**SERVICE_TRAINING, **(training or {})}
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        raise InvalidInput("training", f"unknown training options {unknown}; known: {sorted(allowed)}")
+    try:
+        config = replace(ExperimentConfig(), **options, policies=(kind,))
+    except TypeError as exc:
+        raise InvalidInput("training", str(exc)) from None
+    return config
+
+
+def policy_train_simulated(
+    kind: str,
+    *,
+    training: dict[str, Any] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[Policy, dict[str, Any]]:
+    """Train a simulator-trained kind for the curriculum in the database; returns the policy and a report."""
+    if kind not in SIM_TRAINED:
+        raise InvalidInput("kind", f"{kind!r} is not trained in the simulator; those are {sorted(SIM_TRAINED)}")
+    config = training_config(kind, training)
+    course = course_from_snapshot(curriculum_snapshot())
+    sim, sim_report = simulator_params()
+    say = progress or (lambda message: None)
+    say(f"simulator: {sim_report['source']}")
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        prepared = prepare(config, make_setting(config, sim, course), say)
+    finally:
+        torch.set_num_threads(threads)
+    report = {
+        "simulator": sim_report,
+        "course": {"skills": course.n_skills, "items": course.n_items},
+        "config": {k: v for k, v in vars(config).items() if k in SERVICE_TRAINING or k in (training or {})},
+        **{k: v for k, v in prepared.report.items() if k != "ppo_returns"},
+    }
+    if "ppo_returns" in prepared.report:
+        returns = prepared.report["ppo_returns"]
+        report["ppo_returns"] = {"first": returns[:3], "last": returns[-3:]}
+    return prepared.policies[kind], report
