@@ -5,8 +5,10 @@ policy measured in the same run.
 
 A fresh SQLite database under a temporary data directory gets the demo course; Django's threaded WSGI server
 serves the API in this process; simulated learners (tutor.sim) answer through urllib. The mastery policy runs
-first and logs decisions; the bandit is then trained from that log (`policy_train`) and each policy in
-`--policies` is activated in turn and measured the same way. Prints p50/p99 and their ratio to the baseline.
+first and logs decisions; the bandit is then trained from that log and the simulator-trained kinds (planner,
+hierarchical, ppo) in the simulator over the demo course (`policy_train`, sizes from `--training`), and each policy
+in `--policies` is activated in turn (whatever OPE said: this measures latency) and measured the same way. Prints
+p50/p99 and their ratio to the baseline.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--policies", default="bandit,zpdes,planner")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--training", default='{"pilot_learners": 100, "tune": false, "ppo_iterations": 20}',
+                    help="JSON simulator sizes for the simulator-trained kinds (latency does not depend on them)")
     args = ap.parse_args(argv)
 
     os.environ["TUTOR_DATA_DIR"] = tempfile.mkdtemp(prefix="tutor-bench-")
@@ -47,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     from learners.services import user_create
     from tutor.demo import demo_setup
     from tutor.services.policies import policy_activate, policy_version_create
+    from tutor.services.policy_simulation import SIM_TRAINED
     from tutor.services.policy_training import policy_train
     from tutor.services.simulation import simulate_http
 
@@ -77,8 +82,9 @@ def main(argv: list[str] | None = None) -> int:
 
     results = {"mastery": measure("mastery", 1)}
     for k, kind in enumerate(p for p in args.policies.split(",") if p):
-        if kind == "bandit":
-            trained = policy_train(kind="bandit", min_decisions=10, n_boot=50)
+        if kind == "bandit" or kind in SIM_TRAINED:
+            trained = policy_train(kind=kind, min_decisions=10, n_boot=50,
+                                   training=json.loads(args.training) if kind in SIM_TRAINED else None)
             assert trained.version is not None, trained.report
             version = trained.version
         else:
