@@ -34,7 +34,8 @@ def test_course_keeps_database_ids_and_difficulties(course):
 
 
 @pytest.mark.parametrize("kind", ["hierarchical", "ppo"])
-def test_train_in_simulator_record_gate_and_serve(course, kind):
+def test_train_in_simulator_record_gate_and_serve(course, kind, settings):
+    settings.TUTOR_EXPLORE = 0.1
     play(6, 10)
     out = policy_train(kind=kind, n_boot=30, min_decisions=30, training=TINY)
     assert out.created and out.version is not None

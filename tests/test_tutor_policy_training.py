@@ -34,7 +34,8 @@ def play(n_learners: int, steps: int, seed: int = 0) -> None:
             skill += 0.15
 
 
-def test_contexts_rebuild_the_logging_distribution_exactly(course):
+def test_contexts_rebuild_the_logging_distribution_exactly(course, settings):
+    settings.TUTOR_EXPLORE = 0.1
     play(6, 10)
     rows = logged_decisions()
     contexts = decision_contexts(rows)
@@ -46,7 +47,8 @@ def test_contexts_rebuild_the_logging_distribution_exactly(course):
         assert probs[c.chosen] == pytest.approx(c.decision.propensity, rel=1e-9)
 
 
-def test_train_bandit_records_ope_and_is_idempotent(course):
+def test_train_bandit_records_ope_and_is_idempotent(course, settings):
+    settings.TUTOR_EXPLORE = 0.1
     play(8, 12)
     first = policy_train(kind="bandit", n_boot=50)
     assert first.created and first.version is not None

@@ -13,3 +13,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     import tempfile
 
     DATABASES["default"]["TEST"] = {"NAME": f"{tempfile.gettempdir()}/tutor-test-{os.getpid()}.sqlite3"}
+
+# Tests that check which item the v0 policy serves need its deterministic choice; the tests of the service's
+# uniform exploration (tests/test_tutor_policies.py, test_tutor_policy_training.py) set their own share.
+TUTOR_EXPLORE = 0.0
