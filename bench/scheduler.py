@@ -181,6 +181,15 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.json:
         print(json.dumps(doc, indent=1, default=float))
+        # The readable table too, on stderr, so one run gives both.
+        log("\n" + table(summary, config.ks))
+        for name, g in gains.items():
+            log(
+                f"{name} needs fewer exercises than "
+                + ", ".join(
+                    f"{b}: {v['mean']:+.1%} [{v['ci95'][0]:+.1%},{v['ci95'][1]:+.1%}]" for b, v in g.items()
+                )
+            )
         return 0
     print()
     print(table(summary, config.ks))

@@ -24,8 +24,9 @@ def test_every_policy_is_registered():
         "planner",
         "ppo",
         "hierarchical",
+        "belief",
     }
-    assert {"bandit", "planner", "ppo", "hierarchical"} == LEARNED
+    assert {"bandit", "planner", "ppo", "hierarchical", "belief"} == LEARNED
 
 
 @pytest.mark.parametrize("name", ["random", "expert", "mastery", "zpdes", "spaced", "explore"])

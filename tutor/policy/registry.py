@@ -11,6 +11,7 @@ from typing import IO
 from tutor.policy.bandit import ContextualBanditPolicy
 from tutor.policy.base import POLICIES, MasteryLearningPolicy, Policy
 from tutor.policy.baselines import ExpertOrderPolicy, ExploringPolicy, RandomPolicy
+from tutor.policy.belief import BeliefPolicy
 from tutor.policy.deeprl import PPOPolicy
 from tutor.policy.hierarchical import HierarchicalPolicy
 from tutor.policy.planner import PlannerPolicy
@@ -31,12 +32,19 @@ POLICIES.update(
             PlannerPolicy,
             PPOPolicy,
             HierarchicalPolicy,
+            BeliefPolicy,
         )
     }
 )
 
 LEARNED: frozenset[str] = frozenset(
-    {ContextualBanditPolicy.name, PlannerPolicy.name, PPOPolicy.name, HierarchicalPolicy.name}
+    {
+        ContextualBanditPolicy.name,
+        PlannerPolicy.name,
+        PPOPolicy.name,
+        HierarchicalPolicy.name,
+        BeliefPolicy.name,
+    }
 )
 
 

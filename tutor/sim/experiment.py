@@ -28,6 +28,7 @@ from learners.tracing.bkt import BKT
 from tutor.policy.bandit import ContextualBanditPolicy, RidgeModel
 from tutor.policy.base import MasteryLearningPolicy, Policy
 from tutor.policy.baselines import ExpertOrderPolicy, ExploringPolicy, RandomPolicy
+from tutor.policy.belief import BeliefModel, BeliefPolicy
 from tutor.policy.deeprl import PPOPolicy
 from tutor.policy.features import FEATURE_NAMES, candidate_features, graph_index
 from tutor.policy.hierarchical import HierarchicalPolicy
@@ -43,8 +44,10 @@ from tutor.sim.rl import SimVecEnv
 from tutor.sim.tracking import BKTParams, bkt_params_from_tracer
 
 BASELINES = ("random", "expert", "mastery", "zpdes", "spaced")
-LEARNED = ("bandit", "planner", "ppo", "hierarchical")
+LEARNED = ("bandit", "planner", "ppo", "hierarchical", "belief")
 TRAIN_SEED = 10_000  # training seeds start here; evaluation seeds are small integers
+# The belief policy's thresholds searched on training learners (see tutor.policy.belief).
+BELIEF_GRID: dict[str, tuple[Any, ...]] = {"mode": ("gain",), "done": (0.95, 0.97), "unlock": (0.93, 0.95)}
 
 
 @dataclass(frozen=True)
@@ -172,7 +175,7 @@ def prepare(config: ExperimentConfig, setting: Setting, log: Log = _quiet) -> Pr
         policies["zpdes"] = ZPDESPolicy(done=best["done"], unlock=best["unlock"])
         report["zpdes_tuning"] = [{**p, "score": sc} for p, sc in trials]
         log(f"ZPDES tuned: {best} ({time.perf_counter() - t_z:.1f}s)")
-    if wanted & {"bandit", "planner", "hierarchical"}:
+    if wanted & {"bandit", "planner", "hierarchical", "belief"}:
         t1 = time.perf_counter()
         pilot = run_policy(
             ExploringPolicy(MasteryLearningPolicy(), epsilon=config.pilot_epsilon),
@@ -220,6 +223,30 @@ def prepare(config: ExperimentConfig, setting: Setting, log: Log = _quiet) -> Pr
                 f"({time.perf_counter() - t2:.1f}s)"
             )
         policies["hierarchical"] = hier
+        if "belief" in wanted:
+            t4 = time.perf_counter()
+            assert lg.time is not None
+            model = BeliefModel(n_classes=1).fit(
+                course.graph,
+                lg.learner[order],
+                skill_ids,
+                course.difficulty[lg.item[order]],
+                lg.correct[order],
+                lg.time[order],
+            )
+            belief = BeliefPolicy().fit(model)
+            report["belief_model"] = model.to_dict() | {"loglik": model.loglik_}
+            log(f"belief model fitted on the decision log ({time.perf_counter() - t4:.1f}s)")
+            if config.tune:
+                t5 = time.perf_counter()
+                score = _score_to_mastery(setting, config.tune_learners, TRAIN_SEED + 2)
+                belief.tune(score, BELIEF_GRID)
+                report["belief_tuning"] = belief.tuning_
+                log(
+                    f"belief tuned: mode={belief.mode} done={belief.done} unlock={belief.unlock} "
+                    f"({time.perf_counter() - t5:.1f}s)"
+                )
+            policies["belief"] = belief
     if "ppo" in wanted:
         t3 = time.perf_counter()
         ppo = PPOPolicy(

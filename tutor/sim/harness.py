@@ -49,6 +49,7 @@ class DecisionLog:
     target_q: dict[str, np.ndarray] = field(default_factory=dict)
     truth: dict[str, np.ndarray] = field(default_factory=dict)
     q_chosen: np.ndarray | None = None
+    time: np.ndarray | None = None  # seconds, the learner's clock when the item was served (as logged)
 
     def later_success(self, n_learners: int) -> np.ndarray:
         """Per decision: correctness of the learner's next attempt on the same skill minus the tracer's
@@ -139,6 +140,7 @@ def run_policy(
         for k in ("learner", "step", "item", "propensity", "reward", "correct", "skill", "p_hat", "features")
     }
     rec_qc: list[float] = []
+    rec_time: list[float] = []
     rec_sf: list[np.ndarray] = []
     t_prob: dict[str, list[float]] = {k: [] for k in shadows}
     t_q: dict[str, list[float]] = {k: [] for k in shadows}
@@ -165,6 +167,7 @@ def run_policy(
             if log:
                 rec["learner"].append(r)  # type: ignore[arg-type]
                 rec["step"].append(t)  # type: ignore[arg-type]
+                rec_time.append(view.now)
                 rec["item"].append(pos)  # type: ignore[arg-type]
                 rec["propensity"].append(decision.propensity)  # type: ignore[arg-type]
                 rec["p_hat"].append(float(pc[k, pos]))  # type: ignore[arg-type]
@@ -228,6 +231,7 @@ def run_policy(
             truth={k: np.asarray(v) for k, v in truth.items()},
             q_chosen=np.asarray(rec_qc) if rec_qc else None,
             skill_features=np.stack(rec_sf) if rec_sf else None,
+            time=np.asarray(rec_time, dtype=np.float64),
         )
     return RunResult(
         policy=str(name or getattr(policy, "name", type(policy).__name__)),

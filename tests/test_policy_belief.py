@@ -1,0 +1,212 @@
+import io
+import math
+
+import numpy as np
+import pytest
+
+from curriculum.graph import SkillGraph
+from tutor.policy.base import Candidate, LearnerView, Outcome
+from tutor.policy.belief import BeliefModel, BeliefPolicy, FilterState, _pad, _torch_loglik
+from tutor.policy.registry import LEARNED, load_policy
+
+GRAPH = SkillGraph([1, 2, 3, 4], [(1, 2), (2, 3), (1, 4)])
+CANDS = [Candidate(10 * s + k, (s,), 0.5, d) for s in (1, 2, 3, 4) for k, d in enumerate((-1.0, 0.0, 1.0))]
+PLAIN = {
+    "difficulty_effect": 0.0,
+    "fatigue": 0.0,
+    "fit_linear": 0.0,
+    "fit_quadratic": 0.0,
+    "prereq": 1.0,
+    "prior_prereq": 1.0,
+    "forget": 0.0,
+}
+
+
+def _prereq(graph, skills):
+    pos = {s: k for k, s in enumerate(skills)}
+    p = np.zeros((len(skills), len(skills)), dtype=bool)
+    for pre, post in graph.edges():
+        p[pos[post], pos[pre]] = True
+    return p
+
+
+def model(classes=None, **globals_):
+    skills = [1, 2, 3, 4]
+    return BeliefModel().set_params(
+        skills,
+        _prereq(GRAPH, skills),
+        [0.5] * 4,
+        [0.2] * 4,
+        [0.2] * 4,
+        [0.1] * 4,
+        {**PLAIN, **globals_},
+        classes,
+    )
+
+
+def test_filter_matches_a_hand_computed_bkt_step():
+    m = model()
+    st = m.filter([Outcome(10, (1,), True, 0.0, 0.0)])[0]
+    # P(right) = 0.5 * 0.9 + 0.5 * 0.2 = 0.55; posterior 0.45 / 0.55; then learning with T = 0.2.
+    post = 0.45 / 0.55
+    assert st.loglik == pytest.approx(math.log(0.55))
+    assert st.m[0] == pytest.approx(post + (1 - post) * 0.2)
+    # A wrong answer: P(wrong) = 0.5 * 0.1 + 0.5 * 0.8 = 0.45.
+    st = m.filter([Outcome(10, (1,), False, 0.0, 0.0)])[0]
+    assert st.loglik == pytest.approx(math.log(0.45))
+    assert st.m[0] == pytest.approx(0.05 / 0.45 + (1 - 0.05 / 0.45) * 0.2)
+
+
+def test_difficulty_prerequisites_and_forgetting_enter_the_belief():
+    m = model(difficulty_effect=1.0, prior_prereq=0.3, prereq=0.5, forget=0.1)
+    st = FilterState(4)
+    # Unseen skill 2 (prerequisite 1, unseen): prior 0.5 * (0.5 + 0.5 * 0.3).
+    assert m.belief_of(st, 1, 0.0) == pytest.approx(0.5 * 0.65)
+    # A right answer on a hard item is stronger evidence than on an easy one.
+    hard = m.filter([Outcome(12, (1,), True, 0.0, 1.0)])[0].m[0]
+    easy = m.filter([Outcome(10, (1,), True, 0.0, -1.0)])[0].m[0]
+    assert hard > easy
+    # Forgetting: a day later the belief has decayed by exp(-0.1).
+    st = m.filter([Outcome(10, (1,), True, 0.0, 0.0)])[0]
+    assert m.belief_of(st, 0, 86400.0) == pytest.approx(st.m[0] * math.exp(-0.1))
+
+
+def _synthetic_log(rng, n_learners, n_steps, prior, learn, guess, slip, a, f):
+    """Answers drawn from the model itself (two independent skills, sessions of 10 answers)."""
+    rows = []
+    for lrn in range(n_learners):
+        known = rng.random(2) < prior
+        for t in range(n_steps):
+            s = int(rng.integers(2))
+            d = float(rng.choice([-1.0, 0.0, 1.0]))
+            k = t % 10
+            time = (t // 10) * 86400.0 + k * 45.0
+            g = 1 / (1 + math.exp(-(math.log(guess / (1 - guess)) - a * d)))
+            sl = 1 / (1 + math.exp(-(math.log(slip / (1 - slip)) + a * d + f * k / 25)))
+            p = 1 - sl if known[s] else g
+            c = bool(rng.random() < p)
+            rows.append((lrn, s + 1, d, c, time))
+            if not known[s] and rng.random() < learn:
+                known[s] = True
+    arr = np.array(rows, dtype=np.float64)
+    return arr[:, 0].astype(int), arr[:, 1].astype(int), arr[:, 2], arr[:, 3].astype(bool), arr[:, 4]
+
+
+def test_maximum_likelihood_recovers_the_parameters_of_a_synthetic_log():
+    rng = np.random.default_rng(0)
+    learner, skill, diff, correct, time = _synthetic_log(rng, 600, 24, 0.4, 0.15, 0.2, 0.1, 0.8, 0.0)
+    fitted = BeliefModel(n_classes=1, ridge=0.0).fit(
+        SkillGraph([1, 2], []), learner, skill, diff, correct, time
+    )
+    assert fitted.globals_["difficulty_effect"] == pytest.approx(0.8, abs=0.2)
+    assert np.allclose(fitted.guess_, 0.2, atol=0.05)
+    assert np.allclose(fitted.slip_, 0.1, atol=0.05)
+    assert np.allclose(fitted.prior_, 0.4, atol=0.1)
+    assert np.allclose(fitted.learn_, 0.15, atol=0.07)
+    # The vectorised likelihood it maximised is the per-learner filter's likelihood.
+    assert fitted.loglik(learner, skill, diff, correct, time) == pytest.approx(fitted.loglik_, rel=1e-9)
+
+
+def test_vectorised_likelihood_equals_the_filter_with_a_graph():
+    import torch
+
+    classes = [{"weight": 0.3, "rate": 0.5, "shift": -0.4}, {"weight": 0.7, "rate": 2.0, "shift": 0.2}]
+    m = model(
+        classes,
+        difficulty_effect=0.5,
+        fatigue=0.4,
+        fit_linear=0.3,
+        fit_quadratic=-0.2,
+        prereq=0.2,
+        prior_prereq=0.3,
+        forget=0.05,
+    )
+    rng = np.random.default_rng(1)
+    n = 40
+    learner = np.repeat(np.arange(5), n // 5)
+    skill = rng.choice([1, 2, 3, 4], size=n)
+    diff = rng.choice([-1.0, 0.0, 1.0], size=n)
+    correct = rng.random(n) < 0.6
+    time = np.tile(np.cumsum(rng.choice([45.0, 90000.0], size=n // 5, p=[0.8, 0.2])), 5)
+    pos = np.array([m.pos_[int(s)] for s in skill])
+    data = {k: torch.as_tensor(v) for k, v in _pad(learner, pos, diff, correct, time).items()}
+
+    def lg(p):
+        return torch.tensor(math.log(p / (1 - p)), dtype=torch.float64)
+
+    th = {
+        "prior": torch.full((4,), float(lg(0.5)), dtype=torch.float64),
+        "learn": torch.full((4,), float(lg(0.2)), dtype=torch.float64),
+        "guess": torch.full((4,), float(lg(0.2)), dtype=torch.float64),
+        "slip": torch.full((4,), float(lg(0.1)), dtype=torch.float64),
+        "difficulty_effect": torch.tensor(0.5, dtype=torch.float64),
+        "fatigue": torch.tensor(0.4, dtype=torch.float64),
+        "fit_linear": torch.tensor(0.3, dtype=torch.float64),
+        "fit_quadratic": torch.tensor(-0.2, dtype=torch.float64),
+        "prereq": lg(0.2),
+        "prior_prereq": lg(0.3),
+        "forget": torch.tensor(math.log(0.05), dtype=torch.float64),
+        "class_rate": torch.log(torch.tensor([0.5, 2.0], dtype=torch.float64)),
+        "class_shift": torch.tensor([-0.4, 0.2], dtype=torch.float64),
+        "class_weight": torch.log(torch.tensor([0.3, 0.7], dtype=torch.float64)),
+    }
+    vec = float(_torch_loglik(th, data, torch.as_tensor(m.prereq_, dtype=torch.float64)))
+    assert vec == pytest.approx(m.loglik(learner, skill, diff, correct, time), rel=1e-9)
+
+
+def test_distribution_explores_every_candidate_and_sums_to_one():
+    p = BeliefPolicy(model=model())
+    probs = p.distribution(CANDS, LearnerView(GRAPH, {}))
+    assert probs.sum() == pytest.approx(1.0)
+    assert (probs > 0).all()
+    assert probs.min() >= p.epsilon_all / len(CANDS) - 1e-12
+
+
+@pytest.mark.parametrize("mode", ["goal", "gain"])
+def test_prerequisites_first_and_teacher_targets(mode):
+    p = BeliefPolicy(done=0.95, unlock=0.9, epsilon=0.0, epsilon_all=0.0, mode=mode, model=model())
+    # Nothing known yet: only skill 1 is open (2, 3, 4 need it).
+    probs = p.distribution(CANDS, LearnerView(GRAPH, {}))
+    assert all(c.skills == (1,) for c, q in zip(CANDS, probs, strict=True) if q > 0)
+    # Skill 1 answered right many times: 2 and 4 open; a target of 3 makes it 2 (3's missing prerequisite).
+    hist = [Outcome(10 + k % 3, (1,), True, 45.0 * k, 0.0) for k in range(8)]
+    view = LearnerView(GRAPH, {}, history=hist, now=400.0, targets=frozenset({3}))
+    probs = p.distribution(CANDS, view)
+    assert {c.skills[0] for c, q in zip(CANDS, probs, strict=True) if q > 0} == {2}
+
+
+def test_memo_gives_the_same_belief_as_filtering_from_scratch():
+    p = BeliefPolicy(model=model(difficulty_effect=0.5, forget=0.05))
+    hist = [Outcome(10 * (1 + k % 4), (1 + k % 4,), k % 3 != 0, 45.0 * k, 0.0) for k in range(30)]
+    for n in range(1, 31):
+        p.belief(LearnerView(GRAPH, {}, history=hist[:n], now=45.0 * n))
+    incremental = p.belief(LearnerView(GRAPH, {}, history=hist, now=2000.0))
+    fresh = BeliefPolicy(model=p.model_).belief(LearnerView(GRAPH, {}, history=list(hist), now=2000.0))
+    assert incremental == pytest.approx(fresh)
+
+
+def test_save_load_round_trip():
+    p = BeliefPolicy(done=0.97, unlock=0.95, mode="gain", model=model(difficulty_effect=0.5))
+    buf = io.BytesIO()
+    p.save(buf)
+    assert "belief" in LEARNED
+    q = load_policy("belief", io.BytesIO(buf.getvalue()))
+    assert isinstance(q, BeliefPolicy)
+    assert (q.done, q.unlock, q.mode) == (0.97, 0.95, "gain")
+    hist = [Outcome(10, (1,), True, 0.0, 1.0), Outcome(40, (4,), False, 45.0, 0.0)]
+    view = LearnerView(GRAPH, {}, history=hist, now=90.0)
+    assert np.allclose(q.distribution(CANDS, view), p.distribution(CANDS, view))
+
+
+def test_learner_classes_are_weighted_by_their_likelihood():
+    slow = {"weight": 0.5, "rate": 0.1, "shift": 0.0}
+    fast = {"weight": 0.5, "rate": 3.0, "shift": 0.0}
+    m = model([slow, fast])
+    # Many failures on one skill: the slow class explains them better, and the mixed belief is lower than
+    # under the fast class alone.
+    belief = m.filter([Outcome(10, (1,), False, 45.0 * k, 0.0) for k in range(8)])
+    w = m.weights(belief)
+    assert w[0] > 0.6 and sum(w) == pytest.approx(1.0)
+    mixed = m.beliefs(belief, 400.0)[0]
+    assert m.belief_of(belief[0], 0, 400.0) < mixed < m.belief_of(belief[1], 0, 400.0)
+    assert mixed == pytest.approx(w[0] * belief[0].m[0] + w[1] * belief[1].m[0])
