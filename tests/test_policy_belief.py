@@ -30,13 +30,13 @@ def _prereq(graph, skills):
     return p
 
 
-def model(classes=None, **globals_):
+def model(classes=None, learn=(0.2, 0.2, 0.2, 0.2), **globals_):
     skills = [1, 2, 3, 4]
     return BeliefModel().set_params(
         skills,
         _prereq(GRAPH, skills),
         [0.5] * 4,
-        [0.2] * 4,
+        list(learn),
         [0.2] * 4,
         [0.1] * 4,
         {**PLAIN, **globals_},
@@ -164,7 +164,15 @@ def test_distribution_explores_every_candidate_and_sums_to_one():
 
 @pytest.mark.parametrize("mode", ["goal", "gain"])
 def test_prerequisites_first_and_teacher_targets(mode):
-    p = BeliefPolicy(done=0.95, unlock=0.9, epsilon=0.0, epsilon_all=0.0, mode=mode, model=model())
+    # Skill 4 learns fastest, so the gain rule prefers it when nothing else decides.
+    p = BeliefPolicy(
+        done=0.95,
+        unlock=0.9,
+        epsilon=0.0,
+        epsilon_all=0.0,
+        mode=mode,
+        model=model(learn=(0.2, 0.2, 0.2, 0.6)),
+    )
     # Nothing known yet: only skill 1 is open (2, 3, 4 need it).
     probs = p.distribution(CANDS, LearnerView(GRAPH, {}))
     assert all(c.skills == (1,) for c, q in zip(CANDS, probs, strict=True) if q > 0)
@@ -173,6 +181,9 @@ def test_prerequisites_first_and_teacher_targets(mode):
     view = LearnerView(GRAPH, {}, history=hist, now=400.0, targets=frozenset({3}))
     probs = p.distribution(CANDS, view)
     assert {c.skills[0] for c, q in zip(CANDS, probs, strict=True) if q > 0} == {2}
+    if mode == "gain":
+        probs = p.distribution(CANDS, LearnerView(GRAPH, {}, history=hist, now=400.0))
+        assert {c.skills[0] for c, q in zip(CANDS, probs, strict=True) if q > 0} == {4}
 
 
 def test_memo_gives_the_same_belief_as_filtering_from_scratch():

@@ -560,28 +560,38 @@ class BeliefPolicy(Policy):
         """`done`, or `done_leaf` for a skill nothing depends on (closing it too early blocks nothing)."""
         return self.done_leaf if not graph.dependents(s) else self.done
 
-    def sub_goal(self, candidates: Sequence[Candidate], state: LearnerView, b: dict[int, float]) -> int:
+    def open_skills(self, available: Sequence[int], state: LearnerView, b: dict[int, float]) -> list[int]:
+        """Skills not believed known whose prerequisites are, the teacher's targets (and what they need) first."""
         graph = state.graph
-        available = list(dict.fromkeys(c.skills[0] for c in candidates))
 
         def val(s: int) -> float:
             return b.get(s, state.mastery.get(s, 0.0))
 
-        open_skills = [
+        def held(s: int) -> bool:
+            return val(s) >= self.unlock
+
+        open_ = [
             s
             for s in available
-            if val(s) < self._done_of(graph, s) and all(val(p) >= self.unlock for p in graph.prerequisites(s))
+            if val(s) < self._done_of(graph, s) and all(held(p) for p in graph.prerequisites(s))
         ]
         if state.targets:
             wanted = set(state.targets)
             for t in state.targets:
                 if t in graph:
                     wanted |= graph.ancestors(t)
-            preferred = [s for s in open_skills if s in wanted]
+            preferred = [s for s in open_ if s in wanted]
             if preferred:
-                open_skills = preferred
+                open_ = preferred
+        return open_
+
+    def sub_goal(self, candidates: Sequence[Candidate], state: LearnerView, b: dict[int, float]) -> int:
+        graph = state.graph
+        available = list(dict.fromkeys(c.skills[0] for c in candidates))
+        open_skills = self.open_skills(available, state, b)
         if not open_skills:
-            return min(available, key=lambda s: (val(s), graph.rank(s)))
+            # Everything reachable looks known: review the least certain skill.
+            return min(available, key=lambda s: (b.get(s, state.mastery.get(s, 0.0)), graph.rank(s)))
         if state.history and state.history[-1].skills:
             last = state.history[-1].skills[0]
             stint = 0
@@ -638,14 +648,8 @@ class BeliefPolicy(Policy):
         w = model.weights(self.filter_state(state.history))
         rate = sum(wk * rk for wk, rk in zip(w, model._rate, strict=True))
         v = self.gains(candidates, b, rate)
-        graph = state.graph
-        ok = np.array(
-            [
-                b.get(c.skills[0], 0.0) < self._done_of(graph, c.skills[0])
-                and all(b.get(p, 0.0) >= self.unlock for p in graph.prerequisites(c.skills[0]))
-                for c in candidates
-            ]
-        )
+        open_ = set(self.open_skills(list(dict.fromkeys(c.skills[0] for c in candidates)), state, b))
+        ok = np.array([c.skills[0] in open_ for c in candidates])
         if not ok.any():
             return self.sub_goal(candidates, state, b)
         v = np.where(ok, v, -np.inf)
