@@ -14,16 +14,19 @@ whose parameters are fitted by maximum likelihood on a decision log (`BeliefMode
   prod_p (v_p + (1 - v_p) rho) over the direct prerequisites p (expected over the belief v_p);
 * initial knowledge follows the graph: when s is first seen its prior is p_s prod_p (v_p + (1 - v_p) rho0), v_p
   being the current belief in p if p was seen, else p_p (a mean-field approximation of a joint prior);
-* forgetting: a known skill is lost at rate phi per day between answers.
+* forgetting: a known skill is lost at rate phi per day between answers;
+* optionally (`n_classes` > 1) learner classes: a mixture of classes with their own learning-rate multiplier and
+  prior shift, filtered in parallel and weighted by their likelihood (learners differ a lot in learning rate).
 
-The filter is a forward pass per skill (a two-state HMM per skill, coupled through the prerequisite terms), O(1)
+The parameters are estimated, never read from a simulator: in the benchmark they come from the pilot decision
+log of training seeds. The filter is a forward pass per skill (a two-state HMM per skill, coupled through the prerequisite terms), O(1)
 per answer. Multi-skill items count for their first skill.
 
 `BeliefPolicy` decides on that belief. A skill is open when it is not yet believed known (belief < `done`) and
 its direct prerequisites are believed known (>= `unlock`); teacher targets and their prerequisites come first. Two
 high-level rules (`mode`):
 
-* `"gain"` (the one tuned and benchmarked): among the open skills' candidates, the one with the largest expected
+* `"gain"` (the default, tuned and benchmarked): among the open skills' candidates, the one with the largest expected
   rise of P(known) under the model, (1 - b_s) (1 - (1 - T_s)^E) with E the item fit times the readiness. The
   prerequisite gate is needed: the mean-field readiness cannot see that a learner who lacks a skill often lacks
   its prerequisites too, and without the gate the greedy choice spends half its exercises on unready skills;
@@ -42,7 +45,7 @@ that a caller passing the same growing history (the harness) pays O(1) per decis
 Service use (simple signatures):
 
     model = BeliefModel().fit(graph, learner, skill, difficulty, correct, time)  # rows chronological per learner
-    policy = BeliefPolicy(done=0.95, unlock=0.9).fit(model)
+    policy = BeliefPolicy(done=0.95, unlock=0.95).fit(model)                     # or .tune(score, grid)
     policy.save(fp); BeliefPolicy.load(fp)                                       # explicit JSON parameters
 
 `skill` holds skill ids of `graph`; `time` is the time of each answer in seconds (any origin).
@@ -491,12 +494,12 @@ class BeliefPolicy(Policy):
     def __init__(
         self,
         done: float = 0.95,
-        unlock: float = 0.9,
+        unlock: float = 0.95,
         switch: float = 0.7,
         max_stint: int = 12,
         epsilon: float = 0.0,
         epsilon_all: float = 0.01,
-        mode: str = "goal",
+        mode: str = "gain",
         done_leaf: float | None = None,
         model: BeliefModel | None = None,
     ) -> None:
