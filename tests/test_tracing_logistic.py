@@ -1,4 +1,4 @@
-"""Elo, PFA and Best-LR on small synthetic logs whose generating parameters are known."""
+"""Elo, PFA, Best-LR and Best-LR+ on small synthetic logs whose generating parameters are known."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from sklearn.metrics import roc_auc_score
 
 from learners.tracing.base import Attempt, AttemptLog, Query
 from learners.tracing.logistic import BestLRTracer, CountLogisticTracer, EloTracer, PFATracer
+from learners.tracing.logistic_plus import BestLRPlusTracer
 
 
 def _simulate(
@@ -114,6 +115,7 @@ TRACERS = [
     pytest.param(lambda: EloTracer(), id="elo"),
     pytest.param(lambda: PFATracer(), id="pfa"),
     pytest.param(lambda: BestLRTracer(), id="best_lr"),
+    pytest.param(lambda: BestLRPlusTracer(), id="best_lr_plus"),
 ]
 
 

@@ -26,6 +26,7 @@ TRACER_PATHS: dict[str, str] = {
     "elo": "learners.tracing.logistic:EloTracer",
     "pfa": "learners.tracing.logistic:PFATracer",
     "best_lr": "learners.tracing.logistic:BestLRTracer",
+    "best_lr_plus": "learners.tracing.logistic_plus:BestLRPlusTracer",
     # neural tracers (learners/tracing/neural.py)
     "dkt": "learners.tracing.neural:DKTTracer",
     "simplekt": "learners.tracing.neural:SimpleKTTracer",
