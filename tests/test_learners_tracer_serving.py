@@ -31,7 +31,7 @@ def fill_log(course, n_learners=12, steps=10, seed=0):
     return learners
 
 
-@pytest.mark.parametrize("name", ["bkt_forget", "bkt_idem", "elo", "pfa", "best_lr", "dkt"])
+@pytest.mark.parametrize("name", ["bkt_forget", "bkt_idem", "elo", "pfa", "best_lr", "best_lr_plus", "dkt"])
 def test_refit_activate_and_serve_any_registered_tracer(course, name):
     assert name in available()
     learners = fill_log(course)

@@ -7,6 +7,8 @@ those columns and adds, still as counters that one answer updates in O(1):
   00, ..., 111), and the current run of correct and of wrong answers on the skill;
 - the attempt number on the skill (binned), how many answers ago the skill was last practised, and whether the
   learner just switched skills;
+- the logit of the item's expected success rate (its smoothed training mean), with one weight overall and one per
+  skill (how much item difficulty matters differs between skills: +.0014 AUC on ASSISTments 2009);
 - residuals: each answer minus the expected success rate of its item (the smoothed training mean). Their sum,
   mean and exponentially decayed sums (per 2 and per 10 answers), overall and per skill, say "better or worse
   than the average learner on the same items", which plain counts cannot (a success on a hard item counts like
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import io
 import math
+from array import array
 from typing import IO, Any, ClassVar, Self
 
 import numpy as np
@@ -96,7 +99,7 @@ class BestLRPlusTracer(Tracer):
 
     def __init__(
         self,
-        C: float = 0.3,  # noqa: N803 - scikit-learn's name for the inverse regularisation strength
+        C: float = 0.15,  # noqa: N803 - scikit-learn's name for the inverse regularisation strength
         recency: float = 2.0,
         item_prior: float = 5.0,
         cross_skills: bool = True,
@@ -114,7 +117,7 @@ class BestLRPlusTracer(Tracer):
 
     def _offsets(self) -> dict[str, int]:
         ni, ns = len(self.items_), len(self.skills_)
-        off = {"item": 0, "skill": ni, "kcount": ni + ns, "shared": ni + 5 * ns}
+        off = {"item": 0, "skill": ni, "kcount": ni + ns, "shared": ni + 6 * ns}
         off["cross"] = off["shared"] + N_SHARED
         off["end"] = off["cross"] + (ns * ns if self.cross_skills else 0)
         return off
@@ -161,7 +164,8 @@ class BestLRPlusTracer(Tracer):
         ]
         out += [(sh + _A_RES + 2 + j, v) for j, v in enumerate(a[7])]
         p = self._expected(item) if p_item is None else p_item
-        out.append((sh + _A_ITEM_P, math.log(p / (1.0 - p))))
+        item_logit = math.log(p / (1.0 - p))
+        out.append((sh + _A_ITEM_P, item_logit))
         prev = a[5]
         if not any(k in prev for k in skills):
             out.append((sh + _A_SWITCH, 1.0))
@@ -172,6 +176,7 @@ class BestLRPlusTracer(Tracer):
             if j is None:
                 continue
             out.append((off["skill"] + j, 1.0))
+            out.append((off["kcount"] + 4 * ns + j, item_logit))
             c = kst.get(str(k))
             if c is None:
                 out += [
@@ -278,9 +283,10 @@ class BestLRPlusTracer(Tracer):
         items = lay.item.tolist()
         correct = lay.correct.tolist()
         exp = expected.tolist() if expected is not None else None
-        indptr = [0]
-        cols: list[int] = []
-        vals: list[float] = []
+        # Typed arrays, not lists: the skill-by-skill block makes tens of millions of entries on a large log.
+        indptr = array("q", [0])
+        cols = array("q")
+        vals = array("d")
         states: dict[int, State] = {}
         for a in range(lay.n_attempts):
             st = states.get(learners[a])
@@ -295,7 +301,11 @@ class BestLRPlusTracer(Tracer):
             indptr.append(len(cols))
             self._absorb(st, skills, correct[a] > 0.5, e)
         return sp.csr_matrix(
-            (np.asarray(vals), np.asarray(cols, dtype=np.int64), np.asarray(indptr, dtype=np.int64)),
+            (
+                np.array(vals, dtype=np.float64),
+                np.array(cols, dtype=np.int64),
+                np.array(indptr, dtype=np.int64),
+            ),
             shape=(lay.n_attempts, self._off["end"]),
         )
 
