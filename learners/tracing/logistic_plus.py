@@ -3,18 +3,20 @@
 Best-LR (Gervet et al. 2020, `logistic.BestLRTracer`) counts earlier successes and failures. This tracer keeps
 those columns and adds, still as counters that one answer updates in O(1):
 
-- the last three answers overall and on each skill of the item, as a pattern one-hot (15 patterns: none, 0, 1,
-  00, ..., 111), and the current run of correct and of wrong answers on the skill;
+- the last three answers overall and the last three and last five on each skill of the item, as pattern one-hots
+  (15 patterns: none, 0, 1, 00, ..., 111; 63 for five), and the current run of correct and of wrong answers on
+  the skill;
 - the attempt number on the skill (binned), how many answers ago the skill was last practised, and whether the
   learner just switched skills;
 - the logit of the item's expected success rate (its smoothed training mean), with one weight overall and one per
   skill (how much item difficulty matters differs between skills: +.0014 AUC on ASSISTments 2009);
 - residuals: each answer minus the expected success rate of its item (the smoothed training mean). Their sum,
-  mean and exponentially decayed sums (per 2 and per 10 answers), overall and per skill, say "better or worse
+  mean and exponentially decayed sums (time constants 1 to 30 answers), overall and per skill, say "better or worse
   than the average learner on the same items", which plain counts cannot (a success on a hard item counts like
   one on an easy item there). During `fit` the item means (here and above) leave out the learner's own
   answers: otherwise a rare item's mean carries the label it is later compared with, and the model learns to
-  trust it more than it should (about -.005 AUC held out on ASSISTments 2009);
+  trust it more than it should (about -.005 AUC held out on ASSISTments 2009). The overall mean residual (an
+  ability) also gets one weight per skill of the item;
 - a skill-by-skill block: for each skill of the item, the mean residual on every skill practised before, with a
   weight per (skill, earlier skill) pair. This is the transfer between skills that DKT learns and Best-LR lacks.
 
@@ -41,9 +43,10 @@ from learners.tracing.base import Attempt, AttemptLog, Query, State, Tracer
 from learners.tracing.logistic import _header_array, _Layout, _lookup, _read_header, _sigmoid
 
 N_PATTERNS = 15  # answer histories of length 0..3: 1 + 2 + 4 + 8
+N_LONG_PATTERNS = 63  # of length 0..5, on a skill
 STREAK_CAP = 6
 N_COUNT_BINS = 13  # 0..10 answers on the skill, 11-20, more
-RESIDUAL_DECAY = (2.0, 10.0)  # answers
+RESIDUAL_DECAY = (1.0, 2.0, 5.0, 10.0, 30.0)  # answers
 
 # Shared (not per skill) columns after the item and skill blocks.
 _A_COUNTS = 0  # log1p overall successes, failures; log1p decayed ones (recency)
@@ -52,7 +55,8 @@ _A_SWITCH = _A_PATTERN + N_PATTERNS
 _A_RES = _A_SWITCH + 1  # sum, mean, decayed per RESIDUAL_DECAY
 _A_ITEM_P = _A_RES + 2 + len(RESIDUAL_DECAY)  # logit of the item's expected success rate
 _K_PATTERN = _A_ITEM_P + 1
-_K_STREAK = _K_PATTERN + N_PATTERNS  # STREAK_CAP + 1 for successes, as many for failures
+_K_LONG_PATTERN = _K_PATTERN + N_PATTERNS
+_K_STREAK = _K_LONG_PATTERN + N_LONG_PATTERNS  # STREAK_CAP + 1 for successes, as many for failures
 _K_GAP = _K_STREAK + 2 * (STREAK_CAP + 1)  # log1p(answers since last practised), never-practised flag
 _K_BIN = _K_GAP + 2
 _K_RES = _K_BIN + N_COUNT_BINS  # sum, mean, decayed
@@ -60,7 +64,7 @@ N_SHARED = _K_RES + 2 + len(RESIDUAL_DECAY)
 
 # A learner's overall counter: [answers, successes, decayed successes, decayed failures, last answers (<= 3),
 # skills of the previous attempt, residual sum, decayed residuals...].
-# A skill counter: [answers, successes, decayed successes, decayed failures, last answers, correct run, wrong run,
+# A skill counter: [answers, successes, decayed successes, decayed failures, last answers (<= 5), correct run, wrong run,
 # overall answer index when last practised, residual sum, decayed residuals...].
 
 
@@ -120,7 +124,7 @@ class BestLRPlusTracer(Tracer):
 
     def _offsets(self) -> dict[str, int]:
         ni, ns = len(self.items_), len(self.skills_)
-        off = {"item": 0, "skill": ni, "kcount": ni + ns, "shared": ni + 6 * ns}
+        off = {"item": 0, "skill": ni, "kcount": ni + ns, "shared": ni + 7 * ns}
         off["cross"] = off["shared"] + N_SHARED
         off["end"] = off["cross"] + (ns * ns if self.cross_skills else 0)
         return off
@@ -156,6 +160,7 @@ class BestLRPlusTracer(Tracer):
             out.append((col, 1.0))
         a = state["all"]
         n, s = a[0], a[1]
+        ability = a[6] / (n + 3.0)  # mean residual, shrunk towards 0
         out += [
             (sh + _A_COUNTS, math.log1p(s)),
             (sh + _A_COUNTS + 1, math.log1p(n - s)),
@@ -163,7 +168,7 @@ class BestLRPlusTracer(Tracer):
             (sh + _A_COUNTS + 3, math.log1p(a[3])),
             (sh + _A_PATTERN + _pattern(a[4]), 1.0),
             (sh + _A_RES, a[6]),
-            (sh + _A_RES + 1, a[6] / (n + 3.0)),
+            (sh + _A_RES + 1, ability),
         ]
         out += [(sh + _A_RES + 2 + j, v) for j, v in enumerate(a[7])]
         p = self._expected(item) if p_item is None else p_item
@@ -180,10 +185,12 @@ class BestLRPlusTracer(Tracer):
                 continue
             out.append((off["skill"] + j, 1.0))
             out.append((off["kcount"] + 4 * ns + j, item_logit))
+            out.append((off["kcount"] + 5 * ns + j, ability))
             c = kst.get(str(k))
             if c is None:
                 out += [
                     (sh + _K_PATTERN, 1.0),
+                    (sh + _K_LONG_PATTERN, 1.0),
                     (sh + _K_STREAK, 1.0),
                     (sh + _K_STREAK + STREAK_CAP + 1, 1.0),
                     (sh + _K_GAP + 1, 1.0),
@@ -197,7 +204,8 @@ class BestLRPlusTracer(Tracer):
                     (kc + ns, math.log1p(kn - ks)),
                     (kc + 2 * ns, math.log1p(c[2])),
                     (kc + 3 * ns, math.log1p(c[3])),
-                    (sh + _K_PATTERN + _pattern(c[4]), 1.0),
+                    (sh + _K_PATTERN + _pattern(c[4][-3:]), 1.0),
+                    (sh + _K_LONG_PATTERN + _pattern(c[4]), 1.0),
                     (sh + _K_STREAK + min(c[5], STREAK_CAP), 1.0),
                     (sh + _K_STREAK + STREAK_CAP + 1 + min(c[6], STREAK_CAP), 1.0),
                     (sh + _K_GAP, math.log1p(n - c[7])),
@@ -249,7 +257,7 @@ class BestLRPlusTracer(Tracer):
             cnt[1] += c
             cnt[2] = (cnt[2] + c) * g
             cnt[3] = (cnt[3] + 1 - c) * g
-            cnt[4] = (cnt[4] + [c])[-3:]
+            cnt[4] = (cnt[4] + [c])[-5:]
             cnt[5] = cnt[5] + 1 if c else 0
             cnt[6] = 0 if c else cnt[6] + 1
             cnt[7] = idx
