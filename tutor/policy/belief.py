@@ -294,6 +294,7 @@ class BeliefModel:
         prereq = np.zeros((n_sk, n_sk), dtype=bool)
         for pre, post in graph.edges():
             prereq[pos[post], pos[pre]] = True
+        correct = np.asarray(correct).astype(bool)  # 0/1 ints (an AttemptLog) as well as booleans
         data = _pad(learner, np.array([pos[int(s)] for s in skill]), difficulty, correct, time)
         dd = torch.float64
         tens = {k: torch.as_tensor(v) for k, v in data.items()}

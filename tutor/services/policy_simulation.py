@@ -6,7 +6,8 @@ and item ids and the items' calibrated difficulties, so the trained policy serve
 it was trained on. The simulated learners are calibrated on the service's own attempt log when it holds enough
 answers (`tutor.sim.calibration.calibrate`), otherwise they keep the defaults calibrated on ASSISTments 2009. The
 training itself is the benchmark's (`tutor.sim.experiment.prepare`): the tracer the policies read is BKT fitted on
-a pilot log of the exploring v0 policy, learned policies are fitted on training seeds. Whether the result may serve
+a pilot log of the exploring v0 policy, learned policies are fitted on training seeds; the belief policy's knowledge
+model is refitted on the real attempt log when it is big enough to calibrate on. Whether the result may serve
 is decided elsewhere, on the real decision log (`policy_training.policy_train` gates it by off-policy evaluation).
 """
 
@@ -58,8 +59,10 @@ def course_from_snapshot(snapshot: CurriculumSnapshot) -> Course:
     )
 
 
-def simulator_params(*, min_attempts: int = MIN_CALIBRATION_ATTEMPTS) -> tuple[SimParams, dict[str, Any]]:
+def simulator_params(*, min_attempts: int | None = None) -> tuple[SimParams, dict[str, Any]]:
     """Simulated learners calibrated on the service's attempt log, or the stored defaults when it is too small."""
+    if min_attempts is None:
+        min_attempts = MIN_CALIBRATION_ATTEMPTS
     n = Attempt.objects.count()
     if n < min_attempts:
         return SimParams(), {
@@ -77,6 +80,23 @@ def simulator_params(*, min_attempts: int = MIN_CALIBRATION_ATTEMPTS) -> tuple[S
         "accuracy_curve_rmse": round(cal.rmse, 4),
         "bkt_only_rmse": round(cal.baseline_rmse, 4),
     }
+
+
+def belief_model_from_log(snapshot: CurriculumSnapshot) -> tuple[Any, dict[str, Any]]:
+    """The belief policy's knowledge model fitted by maximum likelihood on the service's own attempt log (one row
+    per answer, its item's first skill, the item's current difficulty, the answer's time)."""
+    from tutor.policy.belief import BeliefModel
+
+    log, _ = attempt_log()
+    first = np.ones(len(log.attempt), dtype=bool)
+    first[1:] = log.attempt[1:] != log.attempt[:-1]  # multi-skill answers: their first skill, as the policy counts
+    known = np.array([int(i) in snapshot.items_by_id for i in log.item], dtype=bool)
+    rows = np.flatnonzero(first & known & np.isin(log.skill, list(snapshot.graph.skills)))
+    difficulty = np.array([snapshot.items_by_id[int(i)].difficulty for i in log.item[rows]], dtype=np.float64)
+    model = BeliefModel().fit(
+        snapshot.graph, log.learner[rows], log.skill[rows], difficulty, log.correct[rows], log.timestamp[rows]
+    )
+    return model, {"answers": int(len(rows)), "loglik": round(float(model.loglik_), 2)}
 
 
 def training_config(kind: str, training: dict[str, Any] | None = None) -> ExperimentConfig:
@@ -115,6 +135,14 @@ def policy_train_simulated(
         prepared = prepare(config, make_setting(config, sim, course), say)
     finally:
         torch.set_num_threads(threads)
+    policy = prepared.policies[kind]
+    if kind == "belief" and sim_report["source"] == "the service's attempt log":
+        # Enough real answers: the knowledge model the policy filters with is fitted on real learners; the
+        # decision thresholds stay those tuned on simulated ones.
+        say("belief model: fitting on the service's attempt log")
+        model, fit_report = belief_model_from_log(curriculum_snapshot())
+        policy.fit(model)  # type: ignore[attr-defined]
+        prepared.report["belief_model"] = {**model.to_dict(), **fit_report, "source": "the service's attempt log"}
     report = {
         "simulator": sim_report,
         "course": {"skills": course.n_skills, "items": course.n_items},
@@ -124,4 +152,4 @@ def policy_train_simulated(
     if "ppo_returns" in prepared.report:
         returns = prepared.report["ppo_returns"]
         report["ppo_returns"] = {"first": returns[:3], "last": returns[-3:]}
-    return prepared.policies[kind], report
+    return policy, report
