@@ -361,3 +361,17 @@ def test_interleaved_learners_predict_as_if_contiguous(fitted: BKT, synthetic: A
     got = fitted.predict(mixed)
     expected = fitted.predict(log)
     np.testing.assert_array_equal(got, expected[order])
+
+
+@pytest.mark.parametrize("item_level", [False, True])
+def test_predict_next_many_equals_one_query_at_a_time(synthetic: AttemptLog, item_level: bool) -> None:
+    """The scheduler asks for a whole candidate set at once; BKT shares the work per skill set unless guess and
+    slip are per item (KT-IDEM)."""
+    log = synthetic.take(np.flatnonzero(synthetic.learner < 60))
+    model = (BKTIdem(n_restarts=1, item_min_answers=5) if item_level else BKT(n_restarts=1)).fit(log)
+    assert model.item_level == item_level
+    queries = [Query(item=i, skills=s) for i in range(4) for s in ((0,), (1,), (2,), (0, 2), (42,))]
+    state = model.init_state()
+    for _, attempt in list(log.attempts())[:30]:
+        state = model.update(state, attempt)
+        assert model.predict_next_many(state, queries) == [model.predict_next(state, q) for q in queries]

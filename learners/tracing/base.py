@@ -137,6 +137,11 @@ class Tracer(ABC):
     def predict_next(self, state: State, query: Query) -> float:
         """P(correct) if the learner in `state` answered `query` now."""
 
+    def predict_next_many(self, state: State, queries: Sequence[Query]) -> list[float]:
+        """`predict_next` for every query (the scheduler's candidate set); tracers override it where items can
+        share work."""
+        return [self.predict_next(state, q) for q in queries]
+
     @abstractmethod
     def mastery(self, state: State, skill: int) -> float:
         """P(the skill is mastered), or the tracer's closest equivalent, in [0, 1]."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import inspect
 import json
+from collections.abc import Sequence
 from typing import IO, Any, ClassVar, Self
 
 import numpy as np
@@ -483,6 +484,19 @@ class BKT(Tracer):
         if self.combine == "mean" and len(query.skills) > 1:
             out = out / len(dict.fromkeys(query.skills))
         return float(out)
+
+    def predict_next_many(self, state: State, queries: Sequence[Query]) -> list[float]:
+        if self.item_level:
+            return super().predict_next_many(state, queries)
+        # Without item-level guess/slip the prediction depends on the skills only: once per skill set.
+        by_skills: dict[tuple[int, ...], float] = {}
+        out = []
+        for q in queries:
+            p = by_skills.get(q.skills)
+            if p is None:
+                p = by_skills[q.skills] = self.predict_next(state, q)
+            out.append(p)
+        return out
 
     def mastery(self, state: State, skill: int) -> float:
         q = state.get("q", {}).get(str(skill))

@@ -69,9 +69,8 @@ def decision_next(*, learner_id: int, targets: frozenset[int] = frozenset()) -> 
             last_seen[s] = created_at.timestamp()
     recent_set = set(recent)
     pool = [i for i in snapshot.items if i.id not in recent_set] or list(snapshot.items)
-    candidates = [
-        Candidate(i.id, i.skills, tracer.predict_next(state, Query(i.id, i.skills)), i.difficulty) for i in pool
-    ]
+    predicted = tracer.predict_next_many(state, [Query(i.id, i.skills) for i in pool])
+    candidates = [Candidate(i.id, i.skills, p, i.difficulty) for i, p in zip(pool, predicted, strict=True)]
     view = LearnerView(
         graph=snapshot.graph,
         mastery=mastery,
