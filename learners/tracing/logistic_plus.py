@@ -22,9 +22,9 @@ those columns and adds, still as counters that one answer updates in O(1):
 
 Features are computed by replaying `update`, so `predict` equals serving by construction: each attempt is scored
 from the state before it, then folded in (all skill rows of a problem attempt together).
-On assist2009_pid_akt (5-fold by learner, `bench/tracing.py`) AUC goes from Best-LR's .7820 to .7902, at about
-48 s per fit instead of 5 (most of it the Python replay and the skill-by-skill block); `update` stays a few list
-operations (p99 about 0.01 ms). `predict_next` walks the skills the learner has practised (at most the number of
+On assist2009_pid_akt (5-fold by learner, `bench/tracing.py`) AUC goes from Best-LR's .7820 to .7907, at about
+53 s per fit instead of 5 (most of it the Python replay and the skill-by-skill block); `update` stays a few list
+operations (p99 0.007 ms). `predict_next` walks the skills the learner has practised (at most the number of
 skills).
 """
 
