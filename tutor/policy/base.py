@@ -7,10 +7,11 @@ the chosen item; doubly robust estimators need the whole distribution).
 
 from __future__ import annotations
 
+import itertools
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
@@ -155,6 +156,34 @@ class MasteryLearningPolicy(Policy):
             skill=focus if focus is not None else decision.skill,
             info={"focus_skill": focus},
         )
+
+
+PolicyT = TypeVar("PolicyT", bound=Policy)
+
+
+def grid_search(
+    grid: Mapping[str, Sequence[Any]],
+    trial: Callable[[dict[str, Any]], PolicyT],
+    score: Callable[[PolicyT], float],
+    complete: Callable[[dict[str, Any]], dict[str, Any] | None] = lambda params: params,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Hyperparameter search for learned policies: every combination of `grid`, completed (derived values filled
+    in, or None to skip an inadmissible one) and scored as `score(trial(params))`. Returns the best combination
+    and every scored one."""
+    scored: list[dict[str, Any]] = []
+    best: tuple[float, dict[str, Any]] | None = None
+    keys = list(grid)
+    for combo in itertools.product(*(grid[k] for k in keys)):
+        params = complete(dict(zip(keys, combo, strict=True)))
+        if params is None:
+            continue
+        s = float(score(trial(params)))
+        scored.append({**params, "score": s})
+        if best is None or s > best[0]:
+            best = (s, params)
+    if best is None:
+        raise ValueError("no admissible combination in the grid")
+    return best[1], scored
 
 
 POLICIES: dict[str, type[Policy]] = {MasteryLearningPolicy.name: MasteryLearningPolicy}

@@ -62,7 +62,7 @@ from typing import IO, Any, Self
 import numpy as np
 
 from curriculum.graph import SkillGraph
-from tutor.policy.base import Candidate, Decision, LearnerView, Outcome, Policy
+from tutor.policy.base import Candidate, Decision, LearnerView, Outcome, Policy, grid_search
 
 DAY = 86400.0
 SESSION_GAP = 3600.0  # a pause longer than this starts a new session
@@ -694,21 +694,17 @@ class BeliefPolicy(Policy):
     def tune(self, score: Callable[[BeliefPolicy], float], grid: dict[str, Sequence[float]]) -> Self:
         """Pick the hyperparameters maximising `score(policy)` over `grid` (training learners only); the scores
         stay in `tuning_`."""
-        keys = list(grid)
-        self.tuning_: list[dict[str, float]] = []
-        best: tuple[float, dict[str, float]] | None = None
-        for combo in itertools.product(*(grid[k] for k in keys)):
-            params = dict(zip(keys, combo, strict=True))
+
+        def complete(params: dict[str, Any]) -> dict[str, Any] | None:
             if params.get("unlock", self.unlock) > params.get("done", self.done):
-                continue
+                return None
             params.setdefault("done_leaf", params.get("done", self.done))
-            trial = BeliefPolicy(**{**self._hyper(), **params}, model=self.model_)
-            s = float(score(trial))
-            self.tuning_.append({**params, "score": s})
-            if best is None or s > best[0]:
-                best = (s, params)
-        assert best is not None
-        for k, v in best[1].items():
+            return params
+
+        best, self.tuning_ = grid_search(
+            grid, lambda p: BeliefPolicy(**{**self._hyper(), **p}, model=self.model_), score, complete
+        )
+        for k, v in best.items():
             setattr(self, k, v)
         return self
 

@@ -23,14 +23,13 @@ caller-given evaluation (the benchmark uses simulated learners of training seeds
 from __future__ import annotations
 
 import io
-import itertools
 import json
 from collections.abc import Callable, Sequence
 from typing import IO, Any, Self
 
 import numpy as np
 
-from tutor.policy.base import Candidate, Decision, LearnerView, Policy, epsilon_mix
+from tutor.policy.base import Candidate, Decision, LearnerView, Policy, epsilon_mix, grid_search
 from tutor.policy.planner import PlannerPolicy
 
 
@@ -154,22 +153,18 @@ class HierarchicalPolicy(Policy):
         """Pick the thresholds that maximise `score(policy)` (e.g. minus exercises to mastery on training
         learners) over `grid`; keeps the scores in `tuning_`."""
         grid = grid or {"done": (0.9, 0.95), "confirm": (0.0, 1.0), "run": (0, 2, 3)}
-        keys = list(grid)
-        self.tuning_: list[dict[str, float]] = []
-        best: tuple[float, dict[str, float]] | None = None
-        for combo in itertools.product(*(grid[k] for k in keys)):
-            params = dict(zip(keys, combo, strict=True))
+
+        def complete(params: dict[str, Any]) -> dict[str, Any] | None:
             if "unlock" not in grid:
                 params["unlock"] = params.get("done", self.done)  # a done skill unlocks its dependents
             if params.get("unlock", self.unlock) > params.get("done", self.done):
-                continue  # a skill held done that does not unlock its dependents stalls the learner
-            trial = HierarchicalPolicy(**{**self._hyper(), **params}, low=self.low)
-            s = float(score(trial))
-            self.tuning_.append({**params, "score": s})
-            if best is None or s > best[0]:
-                best = (s, params)
-        assert best is not None
-        for k, v in best[1].items():
+                return None  # a skill held done that does not unlock its dependents stalls the learner
+            return params
+
+        best, self.tuning_ = grid_search(
+            grid, lambda p: HierarchicalPolicy(**{**self._hyper(), **p}, low=self.low), score, complete
+        )
+        for k, v in best.items():
             setattr(self, k, v)
         return self
 
