@@ -145,9 +145,9 @@ def parse_document(doc: Any, *, known_skills: Mapping[str, Sequence[str]] | None
             problems.append(f"{path}.skills: at least one skill is required")
         elif "skills" not in raw:
             problems.append(f"{path}.skills: required")
-        for s in item_skills:
-            if s not in all_skills:
-                problems.append(f"{path}.skills: unknown skill {s!r}")
+        for skill_code in item_skills:
+            if skill_code not in all_skills:
+                problems.append(f"{path}.skills: unknown skill {skill_code!r}")
         prompt = _str(raw, "prompt", path, problems)
         if "prompt" in raw and isinstance(raw["prompt"], str) and not prompt.strip():
             problems.append(f"{path}.prompt: must not be empty")

@@ -203,7 +203,7 @@ def task_status(request: HttpRequest, task_id: str) -> dict[str, Any]:
     from celery.result import AsyncResult
 
     _require_admin(request)
-    result = AsyncResult(task_id)
+    result: AsyncResult[Any] = AsyncResult(task_id)
     info = result.info
     if isinstance(info, BaseException):
         info = {"error": repr(info)}

@@ -98,7 +98,7 @@ def epsilon_mix(best: np.ndarray, eligible: np.ndarray, epsilon: float) -> np.nd
     if best.sum() == 0:
         best = eligible
     probs = (1 - epsilon) * best / best.sum() + epsilon * eligible / eligible.sum()
-    return probs / probs.sum()
+    return np.asarray(probs / probs.sum())
 
 
 class MasteryLearningPolicy(Policy):

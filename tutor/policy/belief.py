@@ -56,7 +56,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import IO, Any, Self
 
 import numpy as np
@@ -134,10 +134,10 @@ class BeliefModel:
         self,
         skills: Sequence[int],
         prereq: np.ndarray,
-        prior: Sequence[float],
-        learn: Sequence[float],
-        guess: Sequence[float],
-        slip: Sequence[float],
+        prior: Sequence[float] | np.ndarray,
+        learn: Sequence[float] | np.ndarray,
+        guess: Sequence[float] | np.ndarray,
+        slip: Sequence[float] | np.ndarray,
         globals_: dict[str, float],
         classes: Sequence[dict[str, float]] | None = None,
     ) -> Self:
@@ -210,7 +210,7 @@ class BeliefModel:
         for p in self._pre[j]:
             vp = self._value(st, p, now)
             v *= vp + (1.0 - vp) * r0
-        return v
+        return float(v)
 
     def update(self, st: FilterState, j: int, difficulty: float, correct: bool, time: float) -> None:
         """One answer on skill position j (in place): session bookkeeping, posterior, learning transition."""
@@ -330,7 +330,7 @@ class BeliefModel:
             ll = _torch_loglik(th, tens, pre_t)
             reg = sum(((th[k] - th[k].mean()) ** 2).sum() for k in ("prior", "learn", "guess", "slip")) / n_sk
             reg = reg + (th["class_rate"].mean() ** 2 + th["class_shift"].mean() ** 2)
-            loss = -ll / n_obs + self.ridge * reg
+            loss: torch.Tensor = -ll / n_obs + self.ridge * reg
             loss.backward()  # type: ignore[no-untyped-call]
             return loss
 
@@ -637,12 +637,12 @@ class BeliefPolicy(Policy):
             ready.append(r)
         out = np.zeros(len(candidates))
         for k, c in enumerate(candidates):
-            j = pos.get(c.skills[0])
-            if j is None:
+            jc = pos.get(c.skills[0])
+            if jc is None:
                 continue
             d = c.difficulty
-            expo = rate * ready[j] * math.exp(g["fit_linear"] * d + g["fit_quadratic"] * d * d)
-            out[k] = (1.0 - bl[j]) * (1.0 - math.exp(model._lt[j] * expo))
+            expo = rate * ready[jc] * math.exp(g["fit_linear"] * d + g["fit_quadratic"] * d * d)
+            out[k] = (1.0 - bl[jc]) * (1.0 - math.exp(model._lt[jc] * expo))
         return out
 
     def choose_goal(self, candidates: Sequence[Candidate], state: LearnerView, b: dict[int, float]) -> int:
@@ -691,7 +691,7 @@ class BeliefPolicy(Policy):
         )
 
     # -- learning -----------------------------------------------------------------------------------------
-    def tune(self, score: Callable[[BeliefPolicy], float], grid: dict[str, Sequence[float]]) -> Self:
+    def tune(self, score: Callable[[BeliefPolicy], float], grid: Mapping[str, Sequence[Any]]) -> Self:
         """Pick the hyperparameters maximising `score(policy)` over `grid` (training learners only); the scores
         stay in `tuning_`."""
 

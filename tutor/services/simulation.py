@@ -65,9 +65,9 @@ def simulate_http(
             items[row] = position[served["item_id"]]
             decisions[int(row)] = served
         correct = pop.step(items)
-        for row, served in decisions.items():
+        for learner_row, served in decisions.items():
             answer = answers[served["code"]]
-            ok = bool(correct[row])
+            ok = bool(correct[learner_row])
             if ok:
                 response = str(answer["value"]).split("|")[0] if answer["type"] == "text" else str(answer["value"])
             else:
@@ -75,7 +75,7 @@ def simulate_http(
             t0 = time.perf_counter()
             status, result = client.call(
                 "POST",
-                f"/api/v1/learners/{learners[row].pk}/attempts",
+                f"/api/v1/learners/{learners[learner_row].pk}/attempts",
                 {"item": served["item_id"], "response": response, "client_attempt_id": f"{run}-{step}",
                  "decision_id": served["decision_id"]},
             )

@@ -50,8 +50,8 @@ class Command(BaseCommand):
         elif action == "activate":
             self.stdout.write(f"active: {policies.policy_activate(version_id=opts['version_id'])}")
         elif action == "rollback":
-            v = policies.policy_rollback()
-            self.stdout.write(f"active: {v if v else 'default policy from settings'}")
+            previous = policies.policy_rollback()
+            self.stdout.write(f"active: {previous if previous else 'default policy from settings'}")
         elif action == "create":
             try:
                 hyper = json.loads(opts["hyper"])

@@ -85,7 +85,7 @@ class Command(BaseCommand):
         if opts["json"]:
             self.stdout.write(json.dumps(doc_out, default=float))
             return
-        self.stdout.write(doc_out["course"])
+        self.stdout.write(str(doc_out["course"]))
         head = f"{'policy':<14}{'to mastery':>12}{'share':>8}" + "".join(f"{'post@' + str(k):>10}" for k in config.ks)
         self.stdout.write(head)
         for name, s in summary.items():
