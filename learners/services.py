@@ -480,11 +480,7 @@ def tracer_refit(
                 metrics=metrics,
             )
             if better:
-                TracerVersion.objects.filter(active=True).update(active=False)
-                TracerVersion.objects.filter(pk=version.pk).update(active=True, activated_at=timezone.now())
-                version.refresh_from_db()
-                _active_tracer_version.clear()
-                transaction.on_commit(_active_tracer_version.clear)
+                version = tracer_activate(version_id=version.pk)
     except IntegrityError:
         version = TracerVersion.objects.get(name=name, trained_through_attempt_id=last)
         return RefitOutcome(version, activated=version.active, created=False, reason="fitted concurrently")

@@ -71,9 +71,9 @@ def test_bad_training_options_name_the_field(course):
 
 def test_simulated_learners_calibrate_on_the_service_log_when_it_is_big_enough(course):
     play(8, 12)
-    params, report = simulator_params()
+    params, report, log = simulator_params()
     assert "defaults" in report["source"] and report["attempts"] == 96
-    params, report = simulator_params(min_attempts=50)
+    params, report, log = simulator_params(min_attempts=50)
     assert report["source"] == "the service's attempt log"
     assert np.isfinite(report["accuracy_curve_rmse"])
     assert 0 < params.prior < 1 and 0 < params.learn < 1

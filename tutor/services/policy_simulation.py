@@ -23,6 +23,7 @@ from curriculum.selectors import CurriculumSnapshot, curriculum_snapshot
 from learners.errors import InvalidInput
 from learners.models import Attempt
 from learners.services import attempt_log
+from learners.tracing.base import AttemptLog
 from tutor.policy.base import Policy
 from tutor.sim.course import Course
 from tutor.sim.experiment import LEARNED, ExperimentConfig, make_setting, prepare
@@ -59,8 +60,9 @@ def course_from_snapshot(snapshot: CurriculumSnapshot) -> Course:
     )
 
 
-def simulator_params(*, min_attempts: int | None = None) -> tuple[SimParams, dict[str, Any]]:
-    """Simulated learners calibrated on the service's attempt log, or the stored defaults when it is too small."""
+def simulator_params(*, min_attempts: int | None = None) -> tuple[SimParams, dict[str, Any], AttemptLog | None]:
+    """Simulated learners calibrated on the service's attempt log, or the stored defaults when it is too small;
+    also returns the log it calibrated on (None with the defaults)."""
     if min_attempts is None:
         min_attempts = MIN_CALIBRATION_ATTEMPTS
     n = Attempt.objects.count()
@@ -69,7 +71,7 @@ def simulator_params(*, min_attempts: int | None = None) -> tuple[SimParams, dic
             "source": "defaults (calibrated on ASSISTments 2009 skill-builder)",
             "attempts": n,
             "reason": f"{n} attempts in the log, calibration needs {min_attempts}",
-        }
+        }, None
     from tutor.sim.calibration import calibrate
 
     log, _ = attempt_log()
@@ -79,15 +81,14 @@ def simulator_params(*, min_attempts: int | None = None) -> tuple[SimParams, dic
         "attempts": n,
         "accuracy_curve_rmse": round(cal.rmse, 4),
         "bkt_only_rmse": round(cal.baseline_rmse, 4),
-    }
+    }, log
 
 
-def belief_model_from_log(snapshot: CurriculumSnapshot) -> tuple[Any, dict[str, Any]]:
+def belief_model_from_log(snapshot: CurriculumSnapshot, log: AttemptLog) -> tuple[Any, dict[str, Any]]:
     """The belief policy's knowledge model fitted by maximum likelihood on the service's own attempt log (one row
     per answer, its item's first skill, the item's current difficulty, the answer's time)."""
     from tutor.policy.belief import BeliefModel
 
-    log, _ = attempt_log()
     first = np.ones(len(log.attempt), dtype=bool)
     first[1:] = log.attempt[1:] != log.attempt[:-1]  # multi-skill answers: their first skill, as the policy counts
     known = np.array([int(i) in snapshot.items_by_id for i in log.item], dtype=bool)
@@ -123,8 +124,9 @@ def policy_train_simulated(
     if kind not in SIM_TRAINED:
         raise InvalidInput("kind", f"{kind!r} is not trained in the simulator; those are {sorted(SIM_TRAINED)}")
     config = training_config(kind, training)
-    course = course_from_snapshot(curriculum_snapshot())
-    sim, sim_report = simulator_params()
+    snapshot = curriculum_snapshot()
+    course = course_from_snapshot(snapshot)
+    sim, sim_report, log = simulator_params()
     say = progress or (lambda message: None)
     say(f"simulator: {sim_report['source']}")
     import torch
@@ -136,11 +138,11 @@ def policy_train_simulated(
     finally:
         torch.set_num_threads(threads)
     policy = prepared.policies[kind]
-    if kind == "belief" and sim_report["source"] == "the service's attempt log":
+    if kind == "belief" and log is not None:
         # Enough real answers: the knowledge model the policy filters with is fitted on real learners; the
         # decision thresholds stay those tuned on simulated ones.
         say("belief model: fitting on the service's attempt log")
-        model, fit_report = belief_model_from_log(curriculum_snapshot())
+        model, fit_report = belief_model_from_log(snapshot, log)
         policy.fit(model)  # type: ignore[attr-defined]
         prepared.report["belief_model"] = {**model.to_dict(), **fit_report, "source": "the service's attempt log"}
     report = {

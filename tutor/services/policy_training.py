@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
 from curriculum.selectors import curriculum_snapshot
 from learners.errors import InvalidInput
@@ -31,11 +30,11 @@ from tutor.policy.features import candidate_features
 from tutor.policy.registry import LEARNED
 from tutor.services.evaluation import LoggedDecision, logged_decisions
 from tutor.services.policies import (
+    policy_activate,
     policy_active,
     policy_bytes,
     policy_version_create,
     served,
-    serving_changed,
 )
 from tutor.services.policy_simulation import SIM_TRAINED, policy_train_simulated
 
@@ -206,9 +205,6 @@ def policy_train(
             ope_report=report,
         )
         if created and better:
-            PolicyVersion.objects.filter(active=True).update(active=False)
-            PolicyVersion.objects.filter(pk=version.pk).update(active=True, activated_at=timezone.now())
-            version.refresh_from_db()
-            serving_changed()
+            version = policy_activate(version_id=version.pk)
     report_progress("done", 1.0)
     return TrainOutcome(version, created, version.active, version.ope_report)
