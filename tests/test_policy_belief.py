@@ -1,5 +1,6 @@
 import io
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -194,6 +195,22 @@ def test_memo_gives_the_same_belief_as_filtering_from_scratch():
     incremental = p.belief(LearnerView(GRAPH, {}, history=hist, now=2000.0))
     fresh = BeliefPolicy(model=p.model_).belief(LearnerView(GRAPH, {}, history=list(hist), now=2000.0))
     assert incremental == pytest.approx(fresh)
+
+
+def test_a_request_with_new_answer_objects_extends_the_previous_state_by_value(monkeypatch):
+    p = BeliefPolicy(model=model(difficulty_effect=0.5, forget=0.05))
+    hist = [Outcome(10 * (1 + k % 4), (1 + k % 4,), k % 3 != 0, 45.0 * k, 0.0) for k in range(30)]
+    p.belief(LearnerView(GRAPH, {}, history=[replace(o) for o in hist[:29]], now=2000.0))
+    calls = []
+    real = p.model_.update
+    monkeypatch.setattr(p.model_, "update", lambda *a: calls.append(a) or real(*a))
+    # As the service does: the same answers rebuilt as new objects, plus the newest one.
+    again = p.belief(LearnerView(GRAPH, {}, history=[replace(o) for o in hist], now=2000.0))
+    assert len(calls) == 1  # one answer filtered, not thirty
+    fresh = BeliefPolicy(model=model(difficulty_effect=0.5, forget=0.05)).belief(
+        LearnerView(GRAPH, {}, history=hist, now=2000.0)
+    )
+    assert again == pytest.approx(fresh)
 
 
 def test_save_load_round_trip():

@@ -56,6 +56,8 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from typing import IO, Any, Self
 
@@ -491,6 +493,8 @@ class BeliefPolicy(Policy):
     `switch`, `max_stint`, `epsilon`, `epsilon_all`; fitted: `model_`."""
 
     name = "belief"
+    content_memo = 1024  # learners' histories remembered by value (see `filter_state`)
+    id_memo = 4096  # histories remembered by the identity of their answer objects
 
     def __init__(
         self,
@@ -514,6 +518,8 @@ class BeliefPolicy(Policy):
         self.epsilon_all = epsilon_all
         self.model_ = model
         self._cache: dict[tuple[int, int, int], tuple[Outcome, Outcome, Belief]] = {}
+        self._by_content: OrderedDict[tuple[Outcome, ...], Belief] = OrderedDict()
+        self._lock = threading.Lock()
 
     def fit(self, model: BeliefModel) -> Self:
         self.model_ = model
@@ -526,10 +532,15 @@ class BeliefPolicy(Policy):
 
     # -- belief -----------------------------------------------------------------------------------------------
     def filter_state(self, history: Sequence[Outcome]) -> Belief:
-        """The filter after `history`. A memo keyed by the identity of the first and last answer objects (held,
-        so ids stay valid) and the length extends the previous call's state by one answer when the caller passes
-        the same answer objects again (the harness does); otherwise the history is filtered from the start. The
-        result is the same either way."""
+        """The filter after `history`, memoised two ways; the result is the same as filtering from the start.
+
+        * By identity: the key is the identity of the first and last answer objects (held, so ids stay valid) and
+          the length, and a call whose history is the previous call's plus one answer extends that state by one
+          answer. The harness passes the same answer objects again, so a decision costs one update.
+        * By content (a bounded LRU of `content_memo` histories): the service builds new answer objects for
+          every request, so a learner's next request finds the state of their previous one by value (their
+          history minus the newest answer) and again pays one update instead of the whole history.
+        """
         model = self._model()
         n = len(history)
         if n == 0:
@@ -545,10 +556,24 @@ class BeliefPolicy(Policy):
             if prev is not None and prev[0] is first and prev[1] is history[-2]:
                 st = model.filter([last], [x.copy() for x in prev[2]])
         if st is None:
-            st = model.filter(history)
-        if len(self._cache) > 20_000:
-            self._cache.clear()
+            content = tuple(history)
+            with self._lock:
+                found = self._by_content.get(content)
+                earlier = self._by_content.get(content[:-1]) if found is None else None
+            if found is not None:
+                st = found
+            elif earlier is not None:
+                st = model.filter([last], [x.copy() for x in earlier])
+            else:
+                st = model.filter(history)
+            with self._lock:
+                self._by_content[content] = st
+                self._by_content.move_to_end(content)
+                while len(self._by_content) > self.content_memo:
+                    self._by_content.popitem(last=False)
         self._cache[key] = (first, last, st)
+        while len(self._cache) > self.id_memo:  # the oldest first: a learner needs only their latest entry
+            del self._cache[next(iter(self._cache))]
         return st
 
     def belief(self, state: LearnerView) -> dict[int, float]:
