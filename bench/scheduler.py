@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from dataclasses import replace
@@ -113,7 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--plot", help="write the learning curves PNG here")
     ap.add_argument("--data", help="calibrate the simulator on this real data folder first")
     ap.add_argument("--policies", help="comma-separated subset of policies")
-    ap.add_argument("--workers", type=int, default=1, help="processes for the evaluation runs")
+    ap.add_argument(
+        "--workers", type=int, help="processes for the evaluation runs (default 1; with --quick, up to 2 cores)"
+    )
     ap.add_argument("--ppo-iterations", type=int, help="PPO training iterations")
     ap.add_argument("--no-ope", action="store_true", help="skip the off-policy evaluation check")
     ap.add_argument(
@@ -134,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
         config = replace(config, policies=tuple(args.policies.split(",")))
     if args.ppo_iterations is not None:
         config = replace(config, ppo_iterations=args.ppo_iterations)
-    config = replace(config, workers=args.workers)
+    workers = args.workers if args.workers is not None else (min(2, os.cpu_count() or 1) if args.quick else 1)
+    config = replace(config, workers=workers)
     t0 = time.perf_counter()
     calibration = None
     sim = None

@@ -25,8 +25,9 @@ def test_every_policy_is_registered():
         "ppo",
         "hierarchical",
         "belief",
+        "joint",
     }
-    assert {"bandit", "planner", "ppo", "hierarchical", "belief"} == LEARNED
+    assert {"bandit", "planner", "ppo", "hierarchical", "belief", "joint"} == LEARNED
 
 
 @pytest.mark.parametrize("name", ["random", "expert", "mastery", "zpdes", "spaced", "explore"])

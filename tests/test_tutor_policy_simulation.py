@@ -33,7 +33,7 @@ def test_course_keeps_database_ids_and_difficulties(course):
     assert sorted(c.graph.edges()) == sorted(snap.graph.edges())
 
 
-@pytest.mark.parametrize("kind", ["hierarchical", "ppo", "belief"])
+@pytest.mark.parametrize("kind", ["hierarchical", "ppo", "belief", "joint"])
 def test_train_in_simulator_record_gate_and_serve(course, kind, settings):
     settings.TUTOR_EXPLORE = 0.1
     play(6, 10)
@@ -79,16 +79,22 @@ def test_simulated_learners_calibrate_on_the_service_log_when_it_is_big_enough(c
     assert 0 < params.prior < 1 and 0 < params.learn < 1
 
 
-def test_belief_model_is_fitted_on_the_real_log_once_it_is_big_enough(course, settings, monkeypatch):
+@pytest.mark.parametrize("kind", ["belief", "joint"])
+def test_belief_model_is_fitted_on_the_real_log_once_it_is_big_enough(course, settings, monkeypatch, kind):
     from tutor.services import policy_simulation
 
     settings.TUTOR_EXPLORE = 0.1
     play(8, 12)
     monkeypatch.setattr(policy_simulation, "MIN_CALIBRATION_ATTEMPTS", 50)
-    out = policy_train(kind="belief", n_boot=30, min_decisions=30, training=TINY)
+    out = policy_train(kind=kind, n_boot=30, min_decisions=30, training=TINY)
     st = out.version.ope_report["simulator_training"]
     assert st["simulator"]["source"] == "the service's attempt log"
-    assert st["belief_model"]["source"] == "the service's attempt log" and st["belief_model"]["answers"] == 96
-    policy = load_policy("belief", io.BytesIO(bytes(out.version.params)))
+    fitted = st[f"{kind}_model"]
+    assert fitted["source"] == "the service's attempt log" and fitted["answers"] == 96
+    policy = load_policy(kind, io.BytesIO(bytes(out.version.params)))
     assert sorted(policy.model_.skills_) == sorted(curriculum_snapshot().graph.skills)
-    assert policy.model_.to_dict() == {k: v for k, v in st["belief_model"].items() if k not in ("answers", "loglik", "source")}
+    extra = ("answers", "loglik", "source", "refine")
+    assert policy.model_.to_dict() == {k: v for k, v in fitted.items() if k not in extra}
+    if kind == "joint":
+        steps = fitted["refine"]["steps"]
+        assert steps[-1]["loglik"] >= steps[0]["loglik"]

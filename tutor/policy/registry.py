@@ -14,6 +14,7 @@ from tutor.policy.baselines import ExpertOrderPolicy, ExploringPolicy, RandomPol
 from tutor.policy.belief import BeliefPolicy
 from tutor.policy.deeprl import PPOPolicy
 from tutor.policy.hierarchical import HierarchicalPolicy
+from tutor.policy.joint import JointBeliefPolicy
 from tutor.policy.planner import PlannerPolicy
 from tutor.policy.spaced import SpacedReviewPolicy
 from tutor.policy.zpdes import ZPDESPolicy
@@ -33,6 +34,7 @@ POLICIES.update(
             PPOPolicy,
             HierarchicalPolicy,
             BeliefPolicy,
+            JointBeliefPolicy,
         )
     }
 )
@@ -44,6 +46,7 @@ LEARNED: frozenset[str] = frozenset(
         PPOPolicy.name,
         HierarchicalPolicy.name,
         BeliefPolicy.name,
+        JointBeliefPolicy.name,
     }
 )
 

@@ -84,9 +84,12 @@ def simulator_params(*, min_attempts: int | None = None) -> tuple[SimParams, dic
     }, log
 
 
-def belief_model_from_log(snapshot: CurriculumSnapshot, log: AttemptLog) -> tuple[Any, dict[str, Any]]:
+def belief_model_from_log(
+    snapshot: CurriculumSnapshot, log: AttemptLog, *, joint: bool = False
+) -> tuple[Any, dict[str, Any]]:
     """The belief policy's knowledge model fitted by maximum likelihood on the service's own attempt log (one row
-    per answer, its item's first skill, the item's current difficulty, the answer's time)."""
+    per answer, its item's first skill, the item's current difficulty, the answer's time); with `joint`, the
+    joint policy's model: that fit refined on the joint likelihood."""
     from tutor.policy.belief import BeliefModel
 
     first = np.ones(len(log.attempt), dtype=bool)
@@ -94,10 +97,15 @@ def belief_model_from_log(snapshot: CurriculumSnapshot, log: AttemptLog) -> tupl
     known = np.array([int(i) in snapshot.items_by_id for i in log.item], dtype=bool)
     rows = np.flatnonzero(first & known & np.isin(log.skill, list(snapshot.graph.skills)))
     difficulty = np.array([snapshot.items_by_id[int(i)].difficulty for i in log.item[rows]], dtype=np.float64)
-    model = BeliefModel().fit(
-        snapshot.graph, log.learner[rows], log.skill[rows], difficulty, log.correct[rows], log.timestamp[rows]
-    )
-    return model, {"answers": int(len(rows)), "loglik": round(float(model.loglik_), 2)}
+    answers = (snapshot.graph, log.learner[rows], log.skill[rows], difficulty, log.correct[rows], log.timestamp[rows])
+    model = BeliefModel().fit(*answers)
+    report: dict[str, Any] = {"answers": int(len(rows)), "loglik": round(float(model.loglik_), 2)}
+    if joint:
+        from tutor.policy.joint import JointModel
+
+        model = JointModel.from_model(model, rate_sd=ExperimentConfig().joint_rate_sd).refine(*answers)
+        report["refine"] = model.refine_
+    return model, report
 
 
 def training_config(kind: str, training: dict[str, Any] | None = None) -> ExperimentConfig:
@@ -138,13 +146,13 @@ def policy_train_simulated(
     finally:
         torch.set_num_threads(threads)
     policy = prepared.policies[kind]
-    if kind == "belief" and log is not None:
+    if kind in ("belief", "joint") and log is not None:
         # Enough real answers: the knowledge model the policy filters with is fitted on real learners; the
         # decision thresholds stay those tuned on simulated ones.
-        say("belief model: fitting on the service's attempt log")
-        model, fit_report = belief_model_from_log(snapshot, log)
+        say(f"{kind} model: fitting on the service's attempt log")
+        model, fit_report = belief_model_from_log(snapshot, log, joint=kind == "joint")
         policy.fit(model)  # type: ignore[attr-defined]
-        prepared.report["belief_model"] = {**model.to_dict(), **fit_report, "source": "the service's attempt log"}
+        prepared.report[f"{kind}_model"] = {**model.to_dict(), **fit_report, "source": "the service's attempt log"}
     report = {
         "simulator": sim_report,
         "course": {"skills": course.n_skills, "items": course.n_items},

@@ -32,6 +32,7 @@ from tutor.policy.belief import BeliefModel, BeliefPolicy
 from tutor.policy.deeprl import PPOPolicy
 from tutor.policy.features import FEATURE_NAMES, candidate_features, graph_index
 from tutor.policy.hierarchical import HierarchicalPolicy
+from tutor.policy.joint import JointBeliefPolicy, JointModel
 from tutor.policy.ope import LoggedDecisions, evaluate
 from tutor.policy.planner import PlannerPolicy
 from tutor.policy.spaced import SpacedReviewPolicy
@@ -44,10 +45,12 @@ from tutor.sim.rl import SimVecEnv
 from tutor.sim.tracking import BKTParams, bkt_params_from_tracer
 
 BASELINES = ("random", "expert", "mastery", "zpdes", "spaced")
-LEARNED = ("bandit", "planner", "ppo", "hierarchical", "belief")
+LEARNED = ("bandit", "planner", "ppo", "hierarchical", "belief", "joint")
 TRAIN_SEED = 10_000  # training seeds start here; evaluation seeds are small integers
 # The belief policy's thresholds searched on training learners (see tutor.policy.belief).
 BELIEF_GRID: dict[str, tuple[Any, ...]] = {"mode": ("gain",), "done": (0.95, 0.97), "unlock": (0.93, 0.95)}
+# The joint policy's gate (P(prerequisites known | skill unknown)) searched likewise (see tutor.policy.joint).
+JOINT_GRID: dict[str, tuple[Any, ...]] = {"unlock": (0.6, 0.7), "lookahead": (0, 3)}
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,8 @@ class ExperimentConfig:
     tune: bool = True
     ope_learners: int = 500
     ope_horizon: int = 150
+    joint_learners: int = 150  # learners of the pilot log the joint model's refinement reads
+    joint_rate_sd: float | None = None  # with a value: learning-rate classes in the joint model (sd to refine)
     policies: tuple[str, ...] = BASELINES + LEARNED
     workers: int = 1
 
@@ -85,6 +90,7 @@ class ExperimentConfig:
             tune=False,
             ope_learners=30,
             ope_horizon=60,
+            joint_learners=10,
         )
 
 
@@ -120,7 +126,8 @@ def make_setting(
         defaults["forget"],
     )
     skill = SkillParams.draw(sim, course.n_skills, config.course_seed)
-    return Setting(course, sim, bkt, skill, horizon=config.horizon)
+    # Policies see the whole history of the run (the belief policies filter it from the first answer).
+    return Setting(course, sim, bkt, skill, horizon=config.horizon, history=max(config.horizon, 200))
 
 
 def fit_tracer(setting: Setting, config: ExperimentConfig) -> tuple[Setting, BKT]:
@@ -175,7 +182,7 @@ def prepare(config: ExperimentConfig, setting: Setting, log: Log = _quiet) -> Pr
         policies["zpdes"] = ZPDESPolicy(done=best["done"], unlock=best["unlock"])
         report["zpdes_tuning"] = [{**p, "score": sc} for p, sc in trials]
         log(f"ZPDES tuned: {best} ({time.perf_counter() - t_z:.1f}s)")
-    if wanted & {"bandit", "planner", "hierarchical", "belief"}:
+    if wanted & {"bandit", "planner", "hierarchical", "belief", "joint"}:
         t1 = time.perf_counter()
         pilot = run_policy(
             ExploringPolicy(MasteryLearningPolicy(), epsilon=config.pilot_epsilon),
@@ -223,10 +230,10 @@ def prepare(config: ExperimentConfig, setting: Setting, log: Log = _quiet) -> Pr
                 f"({time.perf_counter() - t2:.1f}s)"
             )
         policies["hierarchical"] = hier
-        if "belief" in wanted:
+        if wanted & {"belief", "joint"}:
             t4 = time.perf_counter()
             assert lg.time is not None
-            model = BeliefModel(n_classes=1).fit(
+            answers = (
                 course.graph,
                 lg.learner[order],
                 skill_ids,
@@ -234,19 +241,35 @@ def prepare(config: ExperimentConfig, setting: Setting, log: Log = _quiet) -> Pr
                 lg.correct[order],
                 lg.time[order],
             )
-            belief = BeliefPolicy().fit(model)
+            model = BeliefModel(n_classes=1).fit(*answers)
             report["belief_model"] = model.to_dict() | {"loglik": model.loglik_}
             log(f"belief model fitted on the decision log ({time.perf_counter() - t4:.1f}s)")
-            if config.tune:
-                t5 = time.perf_counter()
-                score = _score_to_mastery(setting, config.tune_learners, TRAIN_SEED + 2)
-                belief.tune(score, BELIEF_GRID)
-                report["belief_tuning"] = belief.tuning_
-                log(
-                    f"belief tuned: mode={belief.mode} done={belief.done} unlock={belief.unlock} "
-                    f"({time.perf_counter() - t5:.1f}s)"
+            score = _score_to_mastery(setting, config.tune_learners, TRAIN_SEED + 2)
+            if "belief" in wanted:
+                belief = BeliefPolicy().fit(model)
+                if config.tune:
+                    t5 = time.perf_counter()
+                    belief.tune(score, BELIEF_GRID)
+                    report["belief_tuning"] = belief.tuning_
+                    log(
+                        f"belief tuned: mode={belief.mode} done={belief.done} unlock={belief.unlock} "
+                        f"({time.perf_counter() - t5:.1f}s)"
+                    )
+                policies["belief"] = belief
+            if "joint" in wanted:
+                t6 = time.perf_counter()
+                joint_model = JointModel.from_model(model, rate_sd=config.joint_rate_sd).refine(
+                    *answers, max_learners=config.joint_learners
                 )
-            policies["belief"] = belief
+                report["joint_model"] = joint_model.to_dict() | {"refine": joint_model.refine_}
+                log(f"joint model refined on the decision log ({time.perf_counter() - t6:.1f}s)")
+                joint = JointBeliefPolicy().fit(joint_model)
+                if config.tune:
+                    t7 = time.perf_counter()
+                    joint.tune(score, JOINT_GRID)
+                    report["joint_tuning"] = joint.tuning_
+                    log(f"joint tuned: unlock={joint.unlock} ({time.perf_counter() - t7:.1f}s)")
+                policies["joint"] = joint
     if "ppo" in wanted:
         t3 = time.perf_counter()
         ppo = PPOPolicy(
