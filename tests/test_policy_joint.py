@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from curriculum.graph import SkillGraph
+from tests.test_policy_belief import _prereq
 from tutor.policy.base import Candidate, LearnerView, Outcome
 from tutor.policy.belief import BeliefModel, _pad
 from tutor.policy.joint import MAX_SKILLS, JointBeliefPolicy, JointModel, rate_classes
@@ -22,14 +23,6 @@ GLOBALS = {
     "prior_prereq": 0.3,
     "forget": 0.05,
 }
-
-
-def _prereq(graph, skills):
-    pos = {s: k for k, s in enumerate(skills)}
-    p = np.zeros((len(skills), len(skills)), dtype=bool)
-    for pre, post in graph.edges():
-        p[pos[post], pos[pre]] = True
-    return p
 
 
 def joint(graph=GRAPH, **globals_):

@@ -493,6 +493,7 @@ class BeliefPolicy(Policy):
     `switch`, `max_stint`, `epsilon`, `epsilon_all`; fitted: `model_`."""
 
     name = "belief"
+    model_class: type[BeliefModel] = BeliefModel  # what `load` reads the saved model as
     content_memo = 1024  # learners' histories remembered by value (see `filter_state`)
     id_memo = 4096  # histories remembered by the identity of their answer objects
 
@@ -752,4 +753,4 @@ class BeliefPolicy(Policy):
     @classmethod
     def load(cls, fp: IO[bytes]) -> Self:
         doc = json.loads(fp.read().decode())
-        return cls(**doc["params"], model=BeliefModel.from_dict(doc["model"]))
+        return cls(**doc["params"], model=cls.model_class.from_dict(doc["model"]))

@@ -34,15 +34,14 @@ all candidates, so every candidate has a positive propensity.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import IO, Any, Self
+from typing import Any, Self
 
 import numpy as np
 
 from curriculum.graph import SkillGraph
-from tutor.policy.base import Candidate, LearnerView, Outcome, grid_search
+from tutor.policy.base import Candidate, LearnerView, grid_search
 from tutor.policy.belief import DAY, FATIGUE_SCALE, SESSION_GAP, BeliefModel, BeliefPolicy, _logit, _pad, _sig
 
 MAX_SKILLS = 14  # 2^14 states per learner: beyond that the exact filter is not the right tool
@@ -387,6 +386,7 @@ class JointBeliefPolicy(BeliefPolicy):
     `done`, `unlock` (here: P(prerequisites known | skill unknown)), `switch`, `epsilon_all`."""
 
     name = "joint"
+    model_class = JointModel
 
     def __init__(
         self,
@@ -559,17 +559,3 @@ class JointBeliefPolicy(BeliefPolicy):
             "epsilon_all": self.epsilon_all,
             "gate": self.gate,
         }
-
-    def save(self, fp: IO[bytes]) -> None:
-        doc = {"policy": self.name, "params": self._hyper(), "model": self._joint().to_dict()}
-        fp.write(json.dumps(doc).encode())
-
-    @classmethod
-    def load(cls, fp: IO[bytes]) -> Self:
-        doc = json.loads(fp.read().decode())
-        return cls(**doc["params"], model=JointModel.from_dict(doc["model"]))
-
-
-def filter_history(model: JointModel, history: Sequence[Outcome]) -> JointState:
-    """The joint state after `history` (a convenience for tests and tools)."""
-    return model.filter(history)[0]  # type: ignore[return-value]
