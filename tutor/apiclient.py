@@ -16,6 +16,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -36,7 +37,16 @@ def wrong_response(answer: dict[str, Any], rng: np.random.Generator) -> str:
         except ValueError:
             return "0"
     if kind == "fraction":
-        return f"{int(rng.integers(1, 9))}/{int(rng.integers(10, 19))}"
+        # Unreduced on purpose (the service accepts equivalent forms), so never equal to the key in value:
+        # 8/10 is a right answer to 4/5.
+        try:
+            key: Fraction | None = Fraction(value.strip())
+        except (ValueError, ZeroDivisionError):
+            key = None
+        while True:
+            num, den = int(rng.integers(1, 9)), int(rng.integers(10, 19))
+            if key is None or Fraction(num, den) != key:
+                return f"{num}/{den}"
     if kind == "expression":
         return f"({value})+{int(rng.integers(1, 5))}"
     return "I am not sure"
