@@ -16,14 +16,35 @@ import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
+from curriculum.generation.answers import AnswerSpec, MalformedResponse, SpecError, check_answer
+
 
 def wrong_response(answer: dict[str, Any], rng: np.random.Generator) -> str:
-    """A response of the right type that is not the key."""
+    """A response of the right type that the service's own answer check judges wrong (a random fraction can be
+    the key in another form: 8/10 for 4/5)."""
+    try:
+        spec: AnswerSpec | None = AnswerSpec.from_dict(answer)
+    except SpecError:
+        spec = None
+    response = _draw_wrong(answer, rng)
+    for _ in range(100):
+        if spec is None:
+            return response
+        try:
+            if not check_answer(spec, response):
+                return response
+        except MalformedResponse:
+            pass
+        response = _draw_wrong(answer, rng)
+    return response
+
+
+def _draw_wrong(answer: dict[str, Any], rng: np.random.Generator) -> str:
+    """A plausible response of the answer's type, usually not the key."""
     kind, value = answer.get("type"), str(answer.get("value", ""))
     if kind == "choice":
         choices = list(answer.get("choices", []))
@@ -37,16 +58,7 @@ def wrong_response(answer: dict[str, Any], rng: np.random.Generator) -> str:
         except ValueError:
             return "0"
     if kind == "fraction":
-        # Unreduced on purpose (the service accepts equivalent forms), so never equal to the key in value:
-        # 8/10 is a right answer to 4/5.
-        try:
-            key: Fraction | None = Fraction(value.strip())
-        except (ValueError, ZeroDivisionError):
-            key = None
-        while True:
-            num, den = int(rng.integers(1, 9)), int(rng.integers(10, 19))
-            if key is None or Fraction(num, den) != key:
-                return f"{num}/{den}"
+        return f"{int(rng.integers(1, 9))}/{int(rng.integers(10, 19))}"
     if kind == "expression":
         return f"({value})+{int(rng.integers(1, 5))}"
     return "I am not sure"
