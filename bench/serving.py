@@ -1,14 +1,16 @@
 """Latency of the served path: `/next` and `/attempts` over real HTTP, per active policy, against the v0 mastery
 policy measured in the same run.
 
-    python bench/serving.py [--learners 10] [--steps 30] [--json] [--policies bandit,planner]
+    python bench/serving.py [--learners 10] [--steps 30] [--untimed 0] [--json] [--policies bandit,planner]
 
 A fresh SQLite database under a temporary data directory gets the demo course; Django's threaded WSGI server
 serves the API in this process; simulated learners (tutor.sim) answer through urllib. The mastery policy runs
 first and logs decisions; the bandit is then trained from that log and the simulator-trained kinds (planner,
 hierarchical, ppo) in the simulator over the demo course (`policy_train`, sizes from `--training`), and each policy
 in `--policies` is activated in turn (whatever OPE said: this measures latency) and measured the same way. Prints
-p50/p99 and their ratio to the baseline.
+p50/p99 and their ratio to the baseline. With `--untimed N` every learner first answers N exercises through the
+API untimed (without dropout, so that all of them get there): the steady state of a server whose learners have
+long logs, past the window of answers a policy sees (`tutor.services.learner_history.WINDOW`) when N exceeds it.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--learners", type=int, default=10)
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--policies", default="bandit,zpdes,planner")
+    ap.add_argument("--untimed", type=int, default=0, help="untimed exercises per learner before the timed ones")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--training", default='{"pilot_learners": 100, "tune": false, "ppo_iterations": 20}',
                     help="JSON simulator sizes for the simulator-trained kinds (latency does not depend on them)")
@@ -54,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     from tutor.services.policy_simulation import SIM_TRAINED
     from tutor.services.policy_training import policy_train
     from tutor.services.simulation import simulate_http
+    from tutor.sim.learners import SimParams
 
     torch.set_num_threads(1)
     call_command("migrate", verbosity=0)
@@ -70,8 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     base = f"http://127.0.0.1:{server.server_address[1]}"
 
     def measure(label: str, seed: int) -> dict[str, Any]:
+        params = SimParams().with_(dropout=0.0, frustration=0.0) if args.untimed else None
         out = simulate_http(base_url=base, admin_token=token, n_learners=args.learners, steps=args.steps,
-                            ks=(args.steps,), seed=seed)
+                            ks=(args.steps,), seed=seed, params=params, untimed_steps=args.untimed)
         out.pop("learner_ids")
         out["policy"] = label
         if not args.json:
@@ -104,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
             r["next_p99_ratio_to_mastery"] = r["next_ms"]["p99"] / base_next["p99"]
             r["next_p50_ratio_to_mastery"] = r["next_ms"]["p50"] / base_next["p50"]
     if args.json:
-        print(json.dumps({"learners": args.learners, "steps": args.steps, "results": results}, indent=1))
+        print(json.dumps({"learners": args.learners, "steps": args.steps, "untimed": args.untimed, "results": results},
+                         indent=1))
     else:
         print("\nratio of /next latency to the mastery policy (same run):")
         for name, r in results.items():

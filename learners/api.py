@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from ninja import Field, Router, Schema
 from ninja.responses import Status
 
+from curriculum.selectors import curriculum_snapshot
 from learners import selectors, services
 from learners.models import User
 from tutor.llm_api import ExplanationBrief
@@ -98,8 +99,14 @@ def next_item(request: HttpRequest, learner_id: int) -> dict[str, Any]:
     from tutor.services.scheduling import decision_next
 
     learner = selectors.learner_actable(user=_user(request), learner_id=learner_id)
-    decision = decision_next(learner_id=learner.pk, targets=goal_targets_for_learner(learner_id=learner.pk))
+    targets = goal_targets_for_learner(learner_id=learner.pk)
+    decision = decision_next(learner_id=learner.pk, targets=targets, learner=learner)
     item = decision.item
+    snapshot = curriculum_snapshot()  # the one the decision was made on (cached): no query for the skill codes
+    info = snapshot.items_by_id.get(item.pk)
+    skills = (
+        [snapshot.skill_codes[s] for s in info.skills] if info is not None else [s.code for s in item.skills.order_by("id")]
+    )
     return {
         "decision_id": decision.pk,
         "item_id": item.pk,
@@ -107,7 +114,7 @@ def next_item(request: HttpRequest, learner_id: int) -> dict[str, Any]:
         "prompt": item.prompt,
         "answer_type": item.answer.get("type", ""),
         "choices": list(item.answer.get("choices", [])),
-        "skills": [s.code for s in item.skills.order_by("id")],
+        "skills": skills,
         "policy": decision.policy_name,
         "propensity": decision.propensity,
     }

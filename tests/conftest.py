@@ -75,9 +75,10 @@ def _fresh_process_caches() -> Any:
         from curriculum import selectors
         from learners import services as learner_services
         from tutor.caching import clear_all
-        from tutor.services import policies
+        from tutor.services import learner_history, policies
 
         clear_all()
+        learner_history.cache.clear()
         learner_services._tracers.clear()
         policies._loaded.clear()
         selectors._cached = None

@@ -213,6 +213,27 @@ def test_a_request_with_new_answer_objects_extends_the_previous_state_by_value(m
     assert again == pytest.approx(fresh)
 
 
+def test_a_window_that_slides_by_one_answer_costs_one_update_and_keeps_the_whole_stream(monkeypatch):
+    # The service shows a policy the latest answers as the same objects across requests; once the learner has
+    # more than the window, each request drops the oldest answer and appends the newest.
+    p = BeliefPolicy(model=model(difficulty_effect=0.5, forget=0.05))
+    hist = [Outcome(10 * (1 + k % 4), (1 + k % 4,), k % 3 != 0, 45.0 * k, 0.0) for k in range(40)]
+    window = 25
+    for n in range(1, 40):
+        p.belief(LearnerView(GRAPH, {}, history=hist[max(0, n - window) : n], now=45.0 * n))
+    calls = []
+    real = p.model_.update
+    monkeypatch.setattr(p.model_, "update", lambda *a: calls.append(a) or real(*a))
+    slid = p.belief(LearnerView(GRAPH, {}, history=hist[40 - window :], now=2000.0))
+    assert len(calls) == 1
+    monkeypatch.undo()
+    fresh = BeliefPolicy(model=p.model_)
+    stream = fresh.belief(LearnerView(GRAPH, {}, history=hist, now=2000.0))
+    window_only = fresh.belief(LearnerView(GRAPH, {}, history=list(hist[40 - window :]), now=2000.0))
+    assert slid == pytest.approx(stream)  # the answers that left the window still count
+    assert slid != pytest.approx(window_only)
+
+
 def test_save_load_round_trip():
     p = BeliefPolicy(done=0.97, unlock=0.95, mode="gain", model=model(difficulty_effect=0.5))
     buf = io.BytesIO()

@@ -518,7 +518,8 @@ class BeliefPolicy(Policy):
         self.epsilon = epsilon
         self.epsilon_all = epsilon_all
         self.model_ = model
-        self._cache: dict[tuple[int, int, int], tuple[Outcome, Outcome, Belief]] = {}
+        # id(last answer) -> (first, second, last, length, belief) of the history that ended with it
+        self._cache: dict[int, tuple[Outcome, Outcome | None, Outcome, int, Belief]] = {}
         self._by_content: OrderedDict[tuple[Outcome, ...], Belief] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -533,29 +534,37 @@ class BeliefPolicy(Policy):
 
     # -- belief -----------------------------------------------------------------------------------------------
     def filter_state(self, history: Sequence[Outcome]) -> Belief:
-        """The filter after `history`, memoised two ways; the result is the same as filtering from the start.
+        """The filter after `history`, memoised two ways.
 
-        * By identity: the key is the identity of the first and last answer objects (held, so ids stay valid) and
-          the length, and a call whose history is the previous call's plus one answer extends that state by one
-          answer. The harness passes the same answer objects again, so a decision costs one update.
-        * By content (a bounded LRU of `content_memo` histories): the service builds new answer objects for
-          every request, so a learner's next request finds the state of their previous one by value (their
-          history minus the newest answer) and again pays one update instead of the whole history.
+        * By identity (the answer objects are held, so their ids stay valid): a call with the previous call's
+          history plus one answer extends that state by one update. So does a history whose window slid by one
+          (its oldest answer dropped, a new one appended): the state then keeps what the dropped answer said,
+          i.e. it is the filter over every answer of the stream since the memo first saw it, not over the window
+          alone. The harness passes each learner's growing list, and the service (`learner_history`) the same
+          answer objects across requests in a window of the latest answers, so a decision costs one update.
+        * By content (a bounded LRU of `content_memo` histories), for callers that build new answer objects per
+          call: a history equal to an earlier one plus one answer pays one update instead of the whole history.
+
+        Without a memo hit, and always when the history is shorter than a slid window, the result is the filter
+        of `history` from the prior.
         """
         model = self._model()
         n = len(history)
         if n == 0:
             return model.new_belief()
         first, last = history[0], history[-1]
-        key = (id(first), id(last), n)
-        hit = self._cache.get(key)
-        if hit is not None and hit[0] is first and hit[1] is last:
-            return hit[2]
+        second = history[1] if n > 1 else None
+        with self._lock:
+            hit = self._cache.get(id(last))
+            prev = self._cache.get(id(history[-2])) if n > 1 else None
+        if hit is not None and hit[2] is last and hit[0] is first and hit[3] == n:
+            return hit[4]
         st: Belief | None = None
-        if n > 1:
-            prev = self._cache.get((id(first), id(history[-2]), n - 1))
-            if prev is not None and prev[0] is first and prev[1] is history[-2]:
-                st = model.filter([last], [x.copy() for x in prev[2]])
+        if prev is not None and prev[2] is history[-2]:
+            grew = prev[0] is first and prev[3] == n - 1
+            slid = prev[1] is first and prev[3] == n
+            if grew or slid:
+                st = model.filter([last], [x.copy() for x in prev[4]])
         if st is None:
             content = tuple(history)
             with self._lock:
@@ -572,9 +581,11 @@ class BeliefPolicy(Policy):
                 self._by_content.move_to_end(content)
                 while len(self._by_content) > self.content_memo:
                     self._by_content.popitem(last=False)
-        self._cache[key] = (first, last, st)
-        while len(self._cache) > self.id_memo:  # the oldest first: a learner needs only their latest entry
-            del self._cache[next(iter(self._cache))]
+        with self._lock:
+            self._cache.pop(id(last), None)
+            self._cache[id(last)] = (first, second, last, n, st)
+            while len(self._cache) > self.id_memo:  # the oldest first: a learner needs only their latest entry
+                del self._cache[next(iter(self._cache))]
         return st
 
     def belief(self, state: LearnerView) -> dict[int, float]:

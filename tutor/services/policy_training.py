@@ -28,6 +28,7 @@ from tutor.policy.bandit import ContextualBanditPolicy, RidgeModel
 from tutor.policy.base import POLICIES, Candidate, LearnerView, Outcome, Policy, make_policy
 from tutor.policy.features import candidate_features
 from tutor.policy.registry import LEARNED
+from tutor.services import learner_history
 from tutor.services.evaluation import LoggedDecision, logged_decisions
 from tutor.services.policies import (
     policy_activate,
@@ -37,8 +38,6 @@ from tutor.services.policies import (
     served,
 )
 from tutor.services.policy_simulation import SIM_TRAINED, policy_train_simulated
-
-HISTORY = 200
 
 
 @dataclass(frozen=True)
@@ -66,7 +65,8 @@ def decision_contexts(rows: list[LoggedDecision]) -> list[Context]:
         )
     out = []
     for r in rows:
-        past = [h for h in history[r.learner_id] if h.time < r.created_at][-HISTORY:]
+        earlier = [h for h in history[r.learner_id] if h.time < r.created_at]
+        past = earlier[-learner_history.WINDOW :]  # what the service shows a policy (tutor.services.learner_history)
         cands = []
         for item, _, p_correct in r.candidates:
             info = snapshot.items_by_id.get(item)
@@ -84,7 +84,7 @@ def decision_contexts(rows: list[LoggedDecision]) -> list[Context]:
             mastery={s: r.mastery_before.get(s, 0.0) for s in snapshot.graph.skills},
             attempts={},
             recent_items=[h.item for h in reversed(past[-settings.TUTOR_REPEAT_WINDOW :])],
-            step=len(past),
+            step=len(earlier),
             last_seen=last_seen,
             now=r.created_at,
             history=past,

@@ -10,18 +10,16 @@ import numpy as np
 from django.conf import settings
 from django.db import transaction
 
-from curriculum.selectors import curriculum_snapshot
+from curriculum.selectors import CurriculumSnapshot, curriculum_snapshot
 from learners.errors import InvalidInput, NotFound
-from learners.models import Attempt, Learner, LearnerState, SkillMastery
+from learners.models import Learner, LearnerState, SkillMastery
 from learners.services import tracer_active
 from learners.tracing.base import Query
 from tutor.models import Decision
-from tutor.policy.base import Candidate, LearnerView, Outcome, Policy
+from tutor.policy.base import Candidate, LearnerView, Policy
 from tutor.policy.base import Decision as Choice
+from tutor.services import learner_history
 from tutor.services.policies import explore_epsilon, policy_for_learner
-
-# How many of the learner's latest answers a policy sees (ZPDES-style policies read recent success rates).
-HISTORY = 200
 
 
 def choose(
@@ -40,11 +38,28 @@ def choose(
     return Choice(item, probs[item], probs, skill, {**base.info, "explore": epsilon})
 
 
-def decision_next(*, learner_id: int, targets: frozenset[int] = frozenset()) -> Decision:
-    """Choose and log the next item for a learner."""
-    learner = Learner.objects.filter(pk=learner_id).first()
-    if learner is None:
-        raise NotFound("learner", f"no learner with id {learner_id}")
+_query_memo: tuple[object, dict[int, Query]] | None = None
+
+
+def _queries(snapshot: CurriculumSnapshot) -> dict[int, Query]:
+    """The tracer's query for every item, made once per curriculum snapshot."""
+    global _query_memo
+    memo = _query_memo
+    if memo is None or memo[0] is not snapshot:
+        memo = (snapshot, {i.id: Query(i.id, i.skills) for i in snapshot.items})
+        _query_memo = memo
+    return memo[1]
+
+
+def decision_next(
+    *, learner_id: int, targets: frozenset[int] = frozenset(), learner: Learner | None = None
+) -> Decision:
+    """Choose and log the next item for a learner (`learner`, when the caller has already read it, saves a
+    query)."""
+    if learner is None or learner.pk != learner_id:
+        learner = Learner.objects.filter(pk=learner_id).first()
+        if learner is None:
+            raise NotFound("learner", f"no learner with id {learner_id}")
     snapshot = curriculum_snapshot()
     if not snapshot.items:
         raise InvalidInput("curriculum", "no approved items to serve; import a curriculum first")
@@ -53,23 +68,22 @@ def decision_next(*, learner_id: int, targets: frozenset[int] = frozenset()) -> 
     state = ls.state if ls is not None else tracer.init_state()
     mastery = {s: tracer.mastery(state, s) for s in snapshot.graph.skills}
     counts = dict(SkillMastery.objects.filter(learner=learner).values_list("skill_id", "n_attempts"))
-    rows = list(
-        Attempt.objects.filter(learner=learner)
-        .order_by("-id")
-        .values_list("item_id", "correct", "created_at")[:HISTORY]
+    history = (
+        learner_history.cache.outcomes(
+            learner_id=learner.pk, n_attempts=ls.n_attempts, last_attempt_id=ls.last_attempt_id, snapshot=snapshot
+        )
+        if ls is not None
+        else ()
     )
-    recent = [item_id for item_id, _, _ in rows[: settings.TUTOR_REPEAT_WINDOW]]
-    history = []
+    recent = [o.item for o in history[-1 : -settings.TUTOR_REPEAT_WINDOW - 1 : -1]]
     last_seen: dict[int, float] = {}
-    for item_id, correct, created_at in reversed(rows):
-        info = snapshot.items_by_id.get(item_id)
-        skills = info.skills if info is not None else ()
-        history.append(Outcome(item_id, skills, correct, created_at.timestamp(), info.difficulty if info else 0.0))
-        for s in skills:
-            last_seen[s] = created_at.timestamp()
+    for o in history:
+        for s in o.skills:
+            last_seen[s] = o.time
     recent_set = set(recent)
+    queries = _queries(snapshot)
     pool = [i for i in snapshot.items if i.id not in recent_set] or list(snapshot.items)
-    predicted = tracer.predict_next_many(state, [Query(i.id, i.skills) for i in pool])
+    predicted = tracer.predict_next_many(state, [queries[i.id] for i in pool])
     candidates = [Candidate(i.id, i.skills, p, i.difficulty) for i, p in zip(pool, predicted, strict=True)]
     view = LearnerView(
         graph=snapshot.graph,

@@ -33,7 +33,10 @@ def simulate_http(
     seed: int = 0,
     params: SimParams | None = None,
     progress: Callable[[int, int], None] | None = None,
+    untimed_steps: int = 0,
 ) -> dict[str, Any]:
+    """`steps` exercises per learner through the API; with `untimed_steps`, that many come first without
+    being timed (learners with a long log, served by a process that has seen them: the steady state)."""
     doc = curriculum_export()
     course = course_from_document(doc)
     codes = [it["code"] for it in doc["items"]]
@@ -50,7 +53,9 @@ def simulate_http(
     attempt_ms: list[float] = []
     post_test: dict[int, float] = {}
     served_correct: list[bool] = []
-    for step in range(1, steps + 1):
+    total = untimed_steps + steps
+    for step in range(1, total + 1):
+        timed = step > untimed_steps
         active = np.flatnonzero(pop.state.active)
         if len(active) == 0:
             break
@@ -59,7 +64,8 @@ def simulate_http(
         for row in active:
             t0 = time.perf_counter()
             status, served = client.call("POST", f"/api/v1/learners/{learners[row].pk}/next")
-            next_ms.append((time.perf_counter() - t0) * 1000)
+            if timed:
+                next_ms.append((time.perf_counter() - t0) * 1000)
             if status != 200:
                 raise RuntimeError(f"/next answered {status}: {served}")
             items[row] = position[served["item_id"]]
@@ -79,7 +85,8 @@ def simulate_http(
                 {"item": served["item_id"], "response": response, "client_attempt_id": f"{run}-{step}",
                  "decision_id": served["decision_id"]},
             )
-            attempt_ms.append((time.perf_counter() - t0) * 1000)
+            if timed:
+                attempt_ms.append((time.perf_counter() - t0) * 1000)
             if status not in (200, 201):
                 raise RuntimeError(f"/attempts answered {status}: {result}")
             if result["correct"] != ok:
@@ -88,7 +95,7 @@ def simulate_http(
         if step in ks:
             post_test[step] = float(pop.post_test().mean())
         if progress:
-            progress(step, steps)
+            progress(step, total)
 
     def pct(values: list[float], q: float) -> float:
         return float(np.percentile(values, q)) if values else float("nan")
