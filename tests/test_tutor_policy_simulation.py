@@ -44,8 +44,10 @@ def test_train_in_simulator_record_gate_and_serve(course, kind, settings):
     assert report["simulator_training"]["course"]["skills"] == len(curriculum_snapshot().graph.skills)
     assert "defaults" in report["simulator_training"]["simulator"]["source"]
     assert out.activated == (report["candidate"]["dr"]["ci95"][0] > report["active"]["dr"]["value"])
-    # The stored parameters are the trained policy, over database ids.
+    # The stored parameters are the trained policy, over database ids; the recorded hyperparameters are its own.
     policy = load_policy(kind, io.BytesIO(bytes(v.params)))
+    if hasattr(policy, "_hyper"):
+        assert v.hyperparameters == policy._hyper()
     rows = logged_decisions()
     for ctx in decision_contexts(rows)[:10]:
         probs = policy.distribution(ctx.candidates, ctx.view)
@@ -66,6 +68,9 @@ def test_bad_training_options_name_the_field(course):
     play(6, 10)
     with pytest.raises(InvalidInput, match="training"):
         policy_train(kind="planner", min_decisions=30, training={"bogus": 1})
+    # Simulator-trained kinds choose their own hyperparameters: a value passed in would be recorded but not used.
+    with pytest.raises(InvalidInput, match="hyperparameters"):
+        policy_train(kind="joint", min_decisions=30, hyperparameters={"unlock": 0.5})
     assert not PolicyVersion.objects.exists()
 
 

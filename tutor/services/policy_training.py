@@ -143,6 +143,11 @@ def policy_train(
         raise InvalidInput("kind", f"unknown policy {kind!r}; known: {', '.join(sorted(POLICIES))}")
     report_progress = progress or (lambda stage, fraction: None)
     hyper = dict(hyperparameters or {})
+    if kind in SIM_TRAINED and hyper:
+        raise InvalidInput(
+            "hyperparameters",
+            f"{kind} sets its own in the simulator (tuned on training learners); pass simulator sizes as training",
+        )
     rows = logged_decisions(through_decision_id=through_decision_id)[-max_decisions:]
     if len(rows) < min_decisions:
         return TrainOutcome(None, False, False, {"reason": f"{len(rows)} answered decisions, need {min_decisions}"})
@@ -170,6 +175,8 @@ def policy_train(
         candidate, sim_report = policy_train_simulated(
             kind, training=training, progress=lambda message: report_progress(f"train: {message}", 0.4)
         )
+        recorded = getattr(candidate, "_hyper", None)
+        hyper = recorded() if recorded is not None else {}  # what training chose, recorded with the version
 
     report_progress("evaluate", 0.6)
     groups = np.array([c.decision.learner_id for c in contexts])

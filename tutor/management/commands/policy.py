@@ -28,7 +28,9 @@ class Command(BaseCommand):
         sub.add_parser("experiment-stop")
         p = sub.add_parser("train", help="train a candidate from the decision log; activate it if OPE says so")
         p.add_argument("kind", nargs="?", default="bandit")
-        p.add_argument("--hyper", default="{}", help="JSON object of hyperparameters")
+        p.add_argument("--hyper", default="{}",
+                       help="JSON object of hyperparameters (bandit and rule-based kinds; the simulator-trained "
+                            "kinds choose theirs in training and record them)")
         p.add_argument("--through-decision", type=int)
         p.add_argument("--training", default="{}",
                        help="JSON object: simulator sizes for planner/hierarchical/ppo (e.g. {\"ppo_iterations\": 50})")
