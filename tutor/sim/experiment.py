@@ -220,7 +220,7 @@ def prepare(config: ExperimentConfig, setting: Setting, log: Log = _quiet) -> Pr
         report["planner_model"] = planner.model_
         log(f"bandit and planner fitted on the decision log ({time.perf_counter() - t1:.1f}s)")
         hier = HierarchicalPolicy(switch=0.8, confirm=1.0).fit(planner)
-        if config.tune:
+        if config.tune and "hierarchical" in wanted:  # about 7 minutes: only when it is compared
             t2 = time.perf_counter()
             score = _score_to_mastery(setting, config.tune_learners, TRAIN_SEED + 2)
             hier.tune(score, {"done": (0.9, 0.95), "confirm": (0.0, 1.0), "run": (0, 3)})
