@@ -119,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--ppo-iterations", type=int, help="PPO training iterations")
     ap.add_argument("--no-ope", action="store_true", help="skip the off-policy evaluation check")
+    ap.add_argument("--ope-learners", type=int, help="learners of the exploring log the OPE check reads")
     ap.add_argument(
         "--calibrate-only", action="store_true", help="with --data: print the calibration and stop"
     )
@@ -137,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         config = replace(config, policies=tuple(args.policies.split(",")))
     if args.ppo_iterations is not None:
         config = replace(config, ppo_iterations=args.ppo_iterations)
+    if args.ope_learners:
+        config = replace(config, ope_learners=args.ope_learners)
     workers = args.workers if args.workers is not None else (min(2, os.cpu_count() or 1) if args.quick else 1)
     config = replace(config, workers=workers)
     t0 = time.perf_counter()
