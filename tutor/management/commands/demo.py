@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -15,6 +16,10 @@ from typing import Any
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 class Command(BaseCommand):
@@ -32,9 +37,16 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **opts: Any) -> None:
         procs: list[subprocess.Popen[bytes]] = []
+        # `kill`, a service manager or a container stop send SIGTERM: stop the children as Ctrl-C does. They run in
+        # sessions of their own (so that a Ctrl-C reaches only us), and nothing else would stop them.
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGTERM, _terminate)
         try:
             self._run(opts, procs)
         finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
             for p in reversed(procs):
                 if p.poll() is None:
                     os.killpg(p.pid, signal.SIGTERM)
