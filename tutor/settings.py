@@ -188,6 +188,9 @@ TUTOR_POLICY = os.environ.get("TUTOR_POLICY", "mastery")
 TUTOR_EXPLORE = float(os.environ.get("TUTOR_EXPLORE", "0.05"))
 TUTOR_MASTERY_THRESHOLD = float(os.environ.get("TUTOR_MASTERY_THRESHOLD", "0.95"))
 TUTOR_REPEAT_WINDOW = int(os.environ.get("TUTOR_REPEAT_WINDOW", "10"))
+# Learners whose latest answers a web process keeps for the scheduler (tutor.services.learner_history): up to
+# 1,000 answers each, about 0.13 MB per learner at most.
+TUTOR_HISTORY_CACHE = int(os.environ.get("TUTOR_HISTORY_CACHE", "512"))
 TUTOR_LLM_BACKEND = os.environ.get("TUTOR_LLM_BACKEND", "template")
 TUTOR_LLM_BASE_URL = os.environ.get("TUTOR_LLM_BASE_URL", "")
 TUTOR_LLM_API_KEY = os.environ.get("TUTOR_LLM_API_KEY", "")

@@ -20,6 +20,8 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from django.conf import settings
+
 from curriculum.selectors import CurriculumSnapshot
 from learners.models import Attempt
 from tutor.policy.base import Outcome
@@ -42,7 +44,7 @@ class _Entry:
 
 
 class HistoryCache:
-    def __init__(self, size: int = 2048, window: int = WINDOW) -> None:
+    def __init__(self, size: int = 512, window: int = WINDOW) -> None:
         self.size = size
         self.window = window
         self._entries: OrderedDict[int, _Entry] = OrderedDict()
@@ -120,4 +122,4 @@ def _outcome(row: Row, snapshot: CurriculumSnapshot) -> Outcome:
 
 
 
-cache = HistoryCache()  # the process's
+cache = HistoryCache(size=settings.TUTOR_HISTORY_CACHE)  # the process's
