@@ -227,11 +227,32 @@ def test_a_window_that_slides_by_one_answer_costs_one_update_and_keeps_the_whole
     slid = p.belief(LearnerView(GRAPH, {}, history=hist[40 - window :], now=2000.0))
     assert len(calls) == 1
     monkeypatch.undo()
-    fresh = BeliefPolicy(model=p.model_)
-    stream = fresh.belief(LearnerView(GRAPH, {}, history=hist, now=2000.0))
-    window_only = fresh.belief(LearnerView(GRAPH, {}, history=list(hist[40 - window :]), now=2000.0))
+    stream = BeliefPolicy(model=p.model_).belief(LearnerView(GRAPH, {}, history=hist, now=2000.0))
+    window_only = BeliefPolicy(model=p.model_).belief(LearnerView(GRAPH, {}, history=hist[40 - window :], now=2000.0))
     assert slid == pytest.approx(stream)  # the answers that left the window still count
     assert slid != pytest.approx(window_only)
+
+
+def test_answers_served_elsewhere_in_between_cost_one_update_each(monkeypatch):
+    # Another process served the learner meanwhile: this one sees several new answers after the last it filtered.
+    p = BeliefPolicy(model=model(difficulty_effect=0.5, forget=0.05))
+    hist = [Outcome(10 * (1 + k % 4), (1 + k % 4,), k % 3 != 0, 45.0 * k, 0.0) for k in range(40)]
+    p.belief(LearnerView(GRAPH, {}, history=hist[:20], now=900.0))
+    calls = []
+    real = p.model_.update
+    monkeypatch.setattr(p.model_, "update", lambda *a: calls.append(a) or real(*a))
+    grown = p.belief(LearnerView(GRAPH, {}, history=hist[:26], now=2000.0))
+    slid = p.belief(LearnerView(GRAPH, {}, history=hist[10:34], now=2000.0))
+    assert len(calls) == 6 + 8
+    monkeypatch.undo()
+    assert grown == pytest.approx(BeliefPolicy(model=p.model_).belief(LearnerView(GRAPH, {}, history=hist[:26], now=2000.0)))
+    assert slid == pytest.approx(BeliefPolicy(model=p.model_).belief(LearnerView(GRAPH, {}, history=hist[:34], now=2000.0)))
+    # The same answer objects after different earlier ones are another stream: filtered from the prior.
+    other = [Outcome(40, (4,), False, 0.0, 0.0)] + hist[21:26]
+    calls.clear()
+    monkeypatch.setattr(p.model_, "update", lambda *a: calls.append(a) or real(*a))
+    p.belief(LearnerView(GRAPH, {}, history=other, now=2000.0))
+    assert len(calls) == len(other)
 
 
 def test_save_load_round_trip():

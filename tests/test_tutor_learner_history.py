@@ -126,3 +126,8 @@ def test_a_long_time_learner_costs_one_belief_update_per_decision(course, monkey
         _answer(lid, course, k, correct=k % 2 == 0)
         decision_next(learner_id=lid)
     assert len(calls) == 4  # one answer filtered per request, not the window of six
+    # Three answers arrive through another process (no decision here in between): three updates.
+    for k in range(14, 17):
+        _answer(lid, course, k, correct=True)
+    decision_next(learner_id=lid)
+    assert len(calls) == 7

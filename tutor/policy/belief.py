@@ -496,6 +496,7 @@ class BeliefPolicy(Policy):
     model_class: type[BeliefModel] = BeliefModel  # what `load` reads the saved model as
     content_memo = 1024  # learners' histories remembered by value (see `filter_state`)
     id_memo = 4096  # histories remembered by the identity of their answer objects
+    id_memo_back = 256  # how many newest answers `filter_state` looks through for a remembered one
 
     def __init__(
         self,
@@ -518,8 +519,9 @@ class BeliefPolicy(Policy):
         self.epsilon = epsilon
         self.epsilon_all = epsilon_all
         self.model_ = model
-        # id(last answer) -> (first, second, last, length, belief) of the history that ended with it
-        self._cache: dict[int, tuple[Outcome, Outcome | None, Outcome, int, Belief]] = {}
+        # id(last answer) -> (history, last, length, belief) of the history that ended with it (held: positions
+        # up to `length` stay valid, the harness's lists only grow)
+        self._cache: dict[int, tuple[Sequence[Outcome], Outcome, int, Belief]] = {}
         self._by_content: OrderedDict[tuple[Outcome, ...], Belief] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -536,35 +538,47 @@ class BeliefPolicy(Policy):
     def filter_state(self, history: Sequence[Outcome]) -> Belief:
         """The filter after `history`, memoised two ways.
 
-        * By identity (the answer objects are held, so their ids stay valid): a call with the previous call's
-          history plus one answer extends that state by one update. So does a history whose window slid by one
-          (its oldest answer dropped, a new one appended): the state then keeps what the dropped answer said,
-          i.e. it is the filter over every answer of the stream since the memo first saw it, not over the window
-          alone. The harness passes each learner's growing list, and the service (`learner_history`) the same
-          answer objects across requests in a window of the latest answers, so a decision costs one update.
+        * By identity (the answer objects are held, so their ids stay valid). Answer objects are taken to form a
+          stream: an object is always preceded by the same answers. A call whose history ends with answers after
+          one the memo holds a state for (up to `id_memo_back` of them) extends that state by those answers: the
+          previous call's history plus one answer costs one update. The history may also be a window whose oldest
+          answers were dropped: the state then keeps what they said, i.e. it is the filter over every answer of
+          the stream since the memo first saw it, not over the window alone. The harness passes each learner's
+          growing list; the service (`learner_history`) the same objects across requests in a window of the
+          latest answers, so a decision costs one update, or a few when other processes served the learner
+          in between. The two histories must line up at the start of the shorter one as well as at the remembered
+          answer.
         * By content (a bounded LRU of `content_memo` histories), for callers that build new answer objects per
           call: a history equal to an earlier one plus one answer pays one update instead of the whole history.
 
-        Without a memo hit, and always when the history is shorter than a slid window, the result is the filter
-        of `history` from the prior.
+        Without a memo hit the result is the filter of `history` from the prior.
         """
         model = self._model()
         n = len(history)
         if n == 0:
             return model.new_belief()
         first, last = history[0], history[-1]
-        second = history[1] if n > 1 else None
+        base: Belief | None = None
+        after = n
         with self._lock:
-            hit = self._cache.get(id(last))
-            prev = self._cache.get(id(history[-2])) if n > 1 else None
-        if hit is not None and hit[2] is last and hit[0] is first and hit[3] == n:
-            return hit[4]
+            for i in range(n - 1, max(n - 1 - self.id_memo_back, -1), -1):
+                e = self._cache.get(id(history[i]))
+                if e is None or e[1] is not history[i]:
+                    continue
+                seq, _, m, st_i = e
+                # Align the remembered history (which ended at position i here) with this one at its start.
+                start = i + 1 - m
+                if not (seq[-start] is first if start <= 0 else seq[0] is history[start]):
+                    continue  # the same object after other answers: not this stream
+                base, after = st_i, i + 1
+                if i < n - 1:
+                    del self._cache[id(history[i])]  # superseded by the state this call leaves
+                break
+        if base is not None and after == n:
+            return base
         st: Belief | None = None
-        if prev is not None and prev[2] is history[-2]:
-            grew = prev[0] is first and prev[3] == n - 1
-            slid = prev[1] is first and prev[3] == n
-            if grew or slid:
-                st = model.filter([last], [x.copy() for x in prev[4]])
+        if base is not None:
+            st = model.filter(history[after:], [x.copy() for x in base])
         if st is None:
             content = tuple(history)
             with self._lock:
@@ -583,7 +597,7 @@ class BeliefPolicy(Policy):
                     self._by_content.popitem(last=False)
         with self._lock:
             self._cache.pop(id(last), None)
-            self._cache[id(last)] = (first, second, last, n, st)
+            self._cache[id(last)] = (history, last, n, st)
             while len(self._cache) > self.id_memo:  # the oldest first: a learner needs only their latest entry
                 del self._cache[next(iter(self._cache))]
         return st
