@@ -1,7 +1,7 @@
 """Latency of the served path: `/next` and `/attempts` over real HTTP, per active policy, against the v0 mastery
 policy measured in the same run.
 
-    python bench/serving.py [--learners 10] [--steps 30] [--untimed 0] [--json] [--policies bandit,planner]
+    python bench/serving.py [--learners 10] [--steps 30] [--untimed 0] [--servers 1] [--json] [--policies a,b]
 
 A fresh SQLite database under a temporary data directory gets the demo course; Django's threaded WSGI server
 serves the API in this process; simulated learners (tutor.sim) answer through urllib. The mastery policy runs
@@ -11,6 +11,9 @@ in `--policies` is activated in turn (whatever OPE said: this measures latency) 
 p50/p99 and their ratio to the baseline. With `--untimed N` every learner first answers N exercises through the
 API untimed (without dropout, so that all of them get there): the steady state of a server whose learners have
 long logs, past the window of answers a policy sees (`tutor.services.learner_history.WINDOW`) when N exceeds it.
+With `--servers K` (K > 1) the API is served instead by K `runserver` processes over the same database and each
+request goes to one of them at random, as behind a load balancer: every process serves every learner, so most
+decisions find answers that another process recorded since.
 """
 
 from __future__ import annotations
@@ -18,9 +21,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
+import subprocess
 import sys
 import tempfile
 import threading
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--policies", default="bandit,zpdes,planner")
     ap.add_argument("--untimed", type=int, default=0, help="untimed exercises per learner before the timed ones")
+    ap.add_argument("--servers", type=int, default=1, help="server processes (1: a threaded server in this process)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--training", default='{"pilot_learners": 100, "tune": false, "ppo_iterations": 20}',
                     help="JSON simulator sizes for the simulator-trained kinds (latency does not depend on them)")
@@ -68,10 +76,36 @@ def main(argv: list[str] | None = None) -> int:
         def log_message(self, *a: Any) -> None:
             pass
 
-    server = ThreadedWSGIServer(("127.0.0.1", 0), Quiet)
-    server.set_app(get_wsgi_application())
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_address[1]}"
+    procs: list[subprocess.Popen[bytes]] = []
+    server = None
+    if args.servers > 1:
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        bases = []
+        for _ in range(args.servers):
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                port = sock.getsockname()[1]
+            procs.append(subprocess.Popen(
+                [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload", "--skip-checks"],
+                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            ))
+            bases.append(f"http://127.0.0.1:{port}")
+        for url in bases:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    urllib.request.urlopen(url + "/api/v1/openapi.json", timeout=2)  # noqa: S310 - our own server
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise SystemExit(f"server {url} did not start") from None
+                    time.sleep(0.3)
+        base: str | list[str] = bases
+    else:
+        server = ThreadedWSGIServer(("127.0.0.1", 0), Quiet)
+        server.set_app(get_wsgi_application())
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        base = f"http://127.0.0.1:{server.server_address[1]}"
 
     def measure(label: str, seed: int) -> dict[str, Any]:
         params = SimParams().with_(dropout=0.0, frustration=0.0) if args.untimed else None
@@ -101,7 +135,11 @@ def main(argv: list[str] | None = None) -> int:
             results[kind] = {"policy": kind, "error": repr(exc)[:300]}
             if not args.json:
                 print(f"{kind:<10} failed: {exc!r}"[:300])
-    server.shutdown()
+    if server is not None:
+        server.shutdown()
+    for proc in procs:
+        proc.terminate()
+        proc.wait(30)
 
     base_next = results["mastery"]["next_ms"]
     for r in results.values():
@@ -109,8 +147,8 @@ def main(argv: list[str] | None = None) -> int:
             r["next_p99_ratio_to_mastery"] = r["next_ms"]["p99"] / base_next["p99"]
             r["next_p50_ratio_to_mastery"] = r["next_ms"]["p50"] / base_next["p50"]
     if args.json:
-        print(json.dumps({"learners": args.learners, "steps": args.steps, "untimed": args.untimed, "results": results},
-                         indent=1))
+        print(json.dumps({"learners": args.learners, "steps": args.steps, "untimed": args.untimed,
+                          "servers": args.servers, "results": results}, indent=1))
     else:
         print("\nratio of /next latency to the mastery policy (same run):")
         for name, r in results.items():

@@ -25,7 +25,7 @@ from tutor.sim.learners import Population, SimParams
 
 def simulate_http(
     *,
-    base_url: str,
+    base_url: str | Sequence[str],
     admin_token: str,
     n_learners: int,
     steps: int,
@@ -36,7 +36,8 @@ def simulate_http(
     untimed_steps: int = 0,
 ) -> dict[str, Any]:
     """`steps` exercises per learner through the API; with `untimed_steps`, that many come first without
-    being timed (learners with a long log, served by a process that has seen them: the steady state)."""
+    being timed (learners with a long log, served by a process that has seen them: the steady state). Several
+    base URLs (server processes over one database) get each request at random, as a load balancer would."""
     doc = curriculum_export()
     course = course_from_document(doc)
     codes = [it["code"] for it in doc["items"]]
@@ -47,8 +48,16 @@ def simulate_http(
     pop = Population(course, params or SimParams(), n_learners, seed)
     run = uuid.uuid4().hex[:8]
     learners = [Learner.objects.create(display_name=f"sim-{run}-{k}") for k in range(n_learners)]
-    client = ApiClient(base_url, admin_token)
+    urls = [base_url] if isinstance(base_url, str) else list(base_url)
+    clients = [ApiClient(u, admin_token) for u in urls]
     rng = np.random.default_rng(seed)
+    route = np.random.default_rng([seed, 1])  # which server gets each request
+
+    class _Balanced:
+        def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
+            return clients[int(route.integers(len(clients)))].call(method, path, body)
+
+    client = _Balanced()
     next_ms: list[float] = []
     attempt_ms: list[float] = []
     post_test: dict[int, float] = {}
