@@ -26,8 +26,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from learners.services import user_create
     from tutor.demo import demo_setup
+    from tutor.embedded import web_server_wait
     from tutor.services.policies import policy_activate, policy_version_create
     from tutor.services.policy_simulation import SIM_TRAINED
     from tutor.services.policy_training import policy_train
@@ -90,16 +89,9 @@ def main(argv: list[str] | None = None) -> int:
                 cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             ))
             bases.append(f"http://127.0.0.1:{port}")
-        for url in bases:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    urllib.request.urlopen(url + "/api/v1/openapi.json", timeout=2)  # noqa: S310 - our own server
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise SystemExit(f"server {url} did not start") from None
-                    time.sleep(0.3)
+        for url, proc in zip(bases, procs, strict=True):
+            if not web_server_wait(url, proc=proc):
+                raise SystemExit(f"server {url} did not start")
         base: str | list[str] = bases
     else:
         server = ThreadedWSGIServer(("127.0.0.1", 0), Quiet)

