@@ -63,9 +63,6 @@ def redis_url_ping(url: str, timeout: float = 2.0) -> None:
     client.ping()
 
 
-__all__ = ["embedded_redis_start", "redis_url_ping"]
-
-
 def web_server_wait(base_url: str, *, proc: subprocess.Popen[bytes] | None = None, timeout: float = 60.0) -> bool:
     """Poll `base_url`'s OpenAPI document until it answers; False if `proc` exits or `timeout` seconds pass."""
     deadline = time.monotonic() + timeout
@@ -77,3 +74,6 @@ def web_server_wait(base_url: str, *, proc: subprocess.Popen[bytes] | None = Non
             if (proc is not None and proc.poll() is not None) or time.monotonic() > deadline:
                 return False
             time.sleep(0.3)
+
+
+__all__ = ["embedded_redis_start", "redis_url_ping", "web_server_wait"]

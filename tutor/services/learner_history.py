@@ -121,5 +121,4 @@ def _outcome(row: Row, snapshot: CurriculumSnapshot) -> Outcome:
     return Outcome(item_id, info.skills, correct, time, info.difficulty)
 
 
-
 cache = HistoryCache(size=settings.TUTOR_HISTORY_CACHE)  # the process's

@@ -53,11 +53,9 @@ def simulate_http(
     rng = np.random.default_rng(seed)
     route = np.random.default_rng([seed, 1])  # which server gets each request
 
-    class _Balanced:
-        def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
-            return clients[int(route.integers(len(clients)))].call(method, path, body)
+    def client() -> ApiClient:
+        return clients[int(route.integers(len(clients)))]
 
-    client = _Balanced()
     next_ms: list[float] = []
     attempt_ms: list[float] = []
     post_test: dict[int, float] = {}
@@ -72,7 +70,7 @@ def simulate_http(
         decisions: dict[int, dict[str, Any]] = {}
         for row in active:
             t0 = time.perf_counter()
-            status, served = client.call("POST", f"/api/v1/learners/{learners[row].pk}/next")
+            status, served = client().call("POST", f"/api/v1/learners/{learners[row].pk}/next")
             if timed:
                 next_ms.append((time.perf_counter() - t0) * 1000)
             if status != 200:
@@ -88,7 +86,7 @@ def simulate_http(
             else:
                 response = wrong_response(answer, rng)
             t0 = time.perf_counter()
-            status, result = client.call(
+            status, result = client().call(
                 "POST",
                 f"/api/v1/learners/{learners[learner_row].pk}/attempts",
                 {"item": served["item_id"], "response": response, "client_attempt_id": f"{run}-{step}",
