@@ -3,9 +3,10 @@ import pytest
 
 from tutor.policy.base import MasteryLearningPolicy
 from tutor.policy.baselines import RandomPolicy
+from tutor.policy.features import candidate_features
 from tutor.sim.course import synthetic_course
 from tutor.sim.env import SchedulingEnv, Setting
-from tutor.sim.harness import attempt_log, expected_gain, mean_ci, run_policy, summarize
+from tutor.sim.harness import DecisionLog, attempt_log, expected_gain, mean_ci, run_policy, summarize
 from tutor.sim.learners import SimParams, SkillParams
 from tutor.sim.tracking import BKTParams
 
@@ -36,6 +37,25 @@ def test_run_measures_are_consistent(setting):
     assert np.all(r.before_mastery[reached] == r.mastery_step[reached])
     assert np.all(r.on_known + r.on_unready <= r.before_mastery)
     assert np.all(r.exercises <= 30)
+
+
+def test_decision_logs_of_learner_groups_concatenate(setting):
+    def logged(n, seed):
+        r = run_policy(
+            MasteryLearningPolicy(epsilon=0.5), setting, n, seed, log=True, shadows={"random": RandomPolicy()},
+            features=candidate_features, q_model=lambda x: x[:, 1],
+        )
+        return r.log
+
+    a, b = logged(3, 1), logged(2, 2)
+    both = DecisionLog.concat([a, b], [3, 2])
+    assert len(both.item) == len(a.item) + len(b.item)
+    assert set(both.learner.tolist()) == {0, 1, 2, 3, 4}
+    assert np.array_equal(both.learner[len(a.item):], b.learner + 3)
+    assert both.features.shape == (len(both.item), a.features.shape[1])
+    assert np.array_equal(both.truth["random"], np.concatenate([a.truth["random"], b.truth["random"]]))
+    assert np.array_equal(both.q_chosen, np.concatenate([a.q_chosen, b.q_chosen]))
+    assert both.skill_features is None
 
 
 def test_candidates_and_view_follow_the_service_rules(setting):

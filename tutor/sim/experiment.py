@@ -39,7 +39,7 @@ from tutor.policy.spaced import SpacedReviewPolicy
 from tutor.policy.zpdes import ZPDESPolicy
 from tutor.sim.course import Course, synthetic_course
 from tutor.sim.env import Setting
-from tutor.sim.harness import RunResult, attempt_log, run_policy, summarize
+from tutor.sim.harness import DecisionLog, RunResult, attempt_log, run_policy, summarize
 from tutor.sim.learners import SimParams, SkillParams
 from tutor.sim.rl import SimVecEnv
 from tutor.sim.tracking import BKTParams, bkt_params_from_tracer
@@ -70,10 +70,12 @@ class ExperimentConfig:
     ppo_envs: int = 256
     tune_learners: int = 200
     tune: bool = True
-    # 2,000 x 150 exercises: about 290,000 logged decisions. A nearly deterministic policy keeps an effective
-    # sample of a few thousand of them under 50% uniform logging (joint: 3,400), and 500 learners left its
-    # estimate 20% off with an interval that still covered the truth (docs/decisions/0004, fifth session).
-    ope_learners: int = 2000
+    # 4,000 x 150 exercises: about 580,000 logged decisions, in chunks of `ope_chunk` learners run by `workers`
+    # processes. A nearly deterministic policy keeps an effective sample of about 1% of them under 50% uniform
+    # logging, and the answer's own noise in the reward makes its estimate's standard error about 5% at this size
+    # (500 learners left `joint` 20% off with an interval that covered the truth; docs/decisions/0004).
+    ope_learners: int = 4000
+    ope_chunk: int = 500
     ope_horizon: int = 150
     joint_learners: int = 150  # learners of the pilot log the joint model's refinement reads
     joint_rate_sd: float | None = None  # with a value: learning-rate classes in the joint model (sd to refine)
@@ -348,32 +350,58 @@ def relative_gain(
 
 
 # -- off-policy evaluation check -----------------------------------------------------------------------------
+def _ope_chunk(job: tuple[int, int, bool]) -> DecisionLog:
+    seed, n, shadowed = job
+    import torch
+
+    torch.set_num_threads(1)
+    lg = run_policy(
+        _JOBS["ope_logging"],
+        _JOBS["ope_setting"],
+        n,
+        seed,
+        log=True,
+        shadows=_JOBS["ope_shadows"] if shadowed else None,
+        features=candidate_features,
+        q_model=_JOBS["ope_q"] if shadowed else None,
+    ).log
+    assert lg is not None
+    return lg
+
+
+def _logged(config: ExperimentConfig, seed: int, shadowed: bool) -> DecisionLog:
+    """The exploring policy's log of `config.ope_learners` learners, run in chunks of `config.ope_chunk` (chunk k
+    on seed `seed + 100_000 k`, so the log is the same whatever the number of workers) in `config.workers`
+    forked processes."""
+    n, size = config.ope_learners, max(1, config.ope_chunk)
+    sizes = [min(size, n - start) for start in range(0, n, size)]
+    jobs = [(seed + 100_000 * k, m, shadowed) for k, m in enumerate(sizes)]
+    if config.workers > 1 and len(jobs) > 1:
+        with multiprocessing.get_context("fork").Pool(min(config.workers, len(jobs))) as pool:
+            logs = pool.map(_ope_chunk, jobs)
+    else:
+        logs = [_ope_chunk(job) for job in jobs]
+    return DecisionLog.concat(logs, sizes)
+
+
 def ope_check(prepared: Prepared, config: ExperimentConfig, log: Log = _quiet) -> dict[str, Any]:
     """Estimate every policy's per-decision value (immediate tracer gain) from a log of the exploring policy,
     and compare with the value of running it on the same contexts in the simulator (exact expectation from the
     true state). The reward model for doubly robust is fitted on an independent pilot log."""
-    setting = replace(prepared.setting, horizon=config.ope_horizon)
-    logging_policy = ExploringPolicy(MasteryLearningPolicy(), epsilon=config.ope_epsilon)
-    pilot = run_policy(
-        logging_policy, setting, config.ope_learners, TRAIN_SEED + 3, log=True, features=candidate_features
+    _JOBS.update(
+        ope_setting=replace(prepared.setting, horizon=config.ope_horizon),
+        ope_logging=ExploringPolicy(MasteryLearningPolicy(), epsilon=config.ope_epsilon),
+        ope_shadows=prepared.policies,
     )
-    assert pilot.log is not None
-    q = RidgeModel(alpha=10.0).fit(pilot.log.features, pilot.log.reward)
-    run = run_policy(
-        logging_policy,
-        setting,
-        config.ope_learners,
-        TRAIN_SEED + 4,
-        log=True,
-        shadows=prepared.policies,
-        features=candidate_features,
-        q_model=q.predict,
-    )
-    lg = run.log
-    assert lg is not None
+    t0 = time.perf_counter()
+    pilot = _logged(config, TRAIN_SEED + 3, shadowed=False)
+    _JOBS["ope_q"] = RidgeModel(alpha=10.0).fit(pilot.features, pilot.reward).predict
+    lg = _logged(config, TRAIN_SEED + 4, shadowed=True)
     assert lg.q_chosen is not None
+    log(f"OPE log: {len(lg.item)} decisions of {config.ope_learners} learners ({time.perf_counter() - t0:.1f}s)")
     out: dict[str, Any] = {
         "decisions": len(lg.item),
+        "learners": config.ope_learners,
         "logging_policy": f"mastery + uniform(epsilon={config.ope_epsilon})",
     }
     for name in prepared.policies:

@@ -12,7 +12,8 @@ the horizon), and how many exercises before that went to skills the learner alre
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -50,6 +51,25 @@ class DecisionLog:
     truth: dict[str, np.ndarray] = field(default_factory=dict)
     q_chosen: np.ndarray | None = None
     time: np.ndarray | None = None  # seconds, the learner's clock when the item was served (as logged)
+
+    @classmethod
+    def concat(cls, logs: Sequence[DecisionLog], sizes: Sequence[int]) -> DecisionLog:
+        """One log from logs of disjoint groups of learners (`sizes[k]` learners in `logs[k]`, numbered from 0):
+        learners are renumbered after those of the logs before them."""
+        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        out: dict[str, Any] = {}
+        for f in fields(cls):
+            parts = [getattr(lg, f.name) for lg in logs]
+            if f.name == "learner":
+                out[f.name] = np.concatenate([p + o for p, o in zip(parts, offsets, strict=True)])
+            elif isinstance(parts[0], dict):
+                out[f.name] = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+            elif any(p is None for p in parts):
+                out[f.name] = None
+            else:
+                nonempty = [p for p in parts if len(p)] or parts[:1]
+                out[f.name] = np.concatenate(nonempty)
+        return cls(**out)
 
     def later_success(self, n_learners: int) -> np.ndarray:
         """Per decision: correctness of the learner's next attempt on the same skill minus the tracer's
