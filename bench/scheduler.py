@@ -90,7 +90,7 @@ def plot(summary: dict[str, dict[str, Any]], path: str, ks: tuple[int, ...]) -> 
 
 def table(summary: dict[str, dict[str, Any]], ks: tuple[int, ...]) -> str:
     head = f"{'policy':<13}{'to mastery':>20}{'share':>8}" + "".join(f"{'post@' + str(k):>15}" for k in ks)
-    head += f"{'on known':>10}{'unready':>9}{'dropout':>9}"
+    head += f"{'on known':>10}{'from start':>12}{'unready':>9}{'dropout':>9}"
     lines = [head, "-" * len(head)]
     for name, s in summary.items():
         tm = s["to_mastery"]
@@ -99,7 +99,8 @@ def table(summary: dict[str, dict[str, Any]], ks: tuple[int, ...]) -> str:
         for k in ks:
             p = s[f"post_test@{k}"]
             row += f"{p['mean']:>8.3f}±{(p['ci95'][1] - p['ci95'][0]) / 2:.3f}"
-        row += f"{s['on_known_share']['mean']:>10.3f}{s['on_unready_share']['mean']:>9.3f}"
+        row += f"{s['on_known_share']['mean']:>10.3f}{s['on_known_start_share']['mean']:>12.3f}"
+        row += f"{s['on_unready_share']['mean']:>9.3f}"
         row += f"{s['dropout_share']['mean']:>9.3f}"
         lines.append(row)
     return "\n".join(lines)

@@ -36,6 +36,9 @@ def test_run_measures_are_consistent(setting):
     assert np.all(r.to_mastery()[~reached] == 30)
     assert np.all(r.before_mastery[reached] == r.mastery_step[reached])
     assert np.all(r.on_known + r.on_unready <= r.before_mastery)
+    assert np.all(r.on_known_start <= r.on_known)
+    # Mastery learning starts every skill below its threshold, so it practises some the learner knew already.
+    assert r.on_known_start.sum() > 0
     assert np.all(r.exercises <= 30)
 
 
@@ -118,6 +121,7 @@ def test_summarize_keys(setting):
         "post_test@30",
         "curve",
         "on_known_share",
+        "on_known_start_share",
     }
     assert len(s["curve"]) == 31
     assert s["post_test@30"]["per_seed"] == [float(r.post_test[:, 30].mean()) for r in rs]

@@ -6,7 +6,8 @@ simulator's true state; policies never do.
 
 Measured per learner: the post-test score after each number of exercises (expected correctness over all skills,
 from the true state), the number of exercises after which every skill was known for the first time (censored at
-the horizon), and how many exercises before that went to skills the learner already knew.
+the horizon), and how many exercises before that went to skills the learner already knew (and how many of those to
+skills known from the start rather than learned, or relearned, during the run).
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ class RunResult:
     post_test: np.ndarray  # (n, H + 1): after 0..H exercises
     mastery_step: np.ndarray  # (n,) exercises until all skills known for the first time, -1 if never
     on_known: np.ndarray  # (n,) exercises on already-known skills before mastering all (or the horizon)
+    on_known_start: np.ndarray  # (n,) of those, on skills the learner knew before the first exercise
     on_unready: np.ndarray  # (n,) exercises on unknown skills with an unknown direct prerequisite, likewise
     before_mastery: np.ndarray  # (n,) exercises before mastering all (or the horizon)
     exercises: np.ndarray  # (n,) exercises done (dropout ends early)
@@ -150,6 +152,8 @@ def run_policy(
     post[:, 0] = env.sim.post_test()
     mastery_step = np.where(env.sim.all_known(), 0, -1)
     on_known = np.zeros(n, dtype=np.int64)
+    on_known_start = np.zeros(n, dtype=np.int64)
+    known_at_start = env.sim.state.known.copy()
     on_unready = np.zeros(n, dtype=np.int64)
     prereq = course.prerequisite_matrix()
     before = np.zeros(n, dtype=np.int64)
@@ -221,6 +225,7 @@ def run_policy(
         correct = env.step(items)
         not_yet = mastery_step[rows] < 0
         on_known[rows] += known_before & not_yet
+        on_known_start[rows] += known_before & known_at_start[rows, chosen] & not_yet
         on_unready[rows] += unready & not_yet
         before[rows] += not_yet
         now_all = env.sim.all_known()
@@ -259,6 +264,7 @@ def run_policy(
         post_test=post,
         mastery_step=mastery_step,
         on_known=on_known,
+        on_known_start=on_known_start,
         on_unready=on_unready,
         before_mastery=before,
         exercises=env.sim.state.steps.copy(),
@@ -283,6 +289,7 @@ def summarize(results: Sequence[RunResult], ks: Sequence[int] = (20, 50, 100, 20
     per_seed: dict[str, list[float]] = {"to_mastery": [], "share_mastered": [], "to_mastery_reached": []}
     per_seed.update({f"post_test@{k}": [] for k in ks})
     per_seed["on_known_share"] = []
+    per_seed["on_known_start_share"] = []
     per_seed["on_unready_share"] = []
     per_seed["dropout_share"] = []
     for r in results:
@@ -295,6 +302,7 @@ def summarize(results: Sequence[RunResult], ks: Sequence[int] = (20, 50, 100, 20
         for k in ks:
             per_seed[f"post_test@{k}"].append(float(r.post_test[:, min(k, r.horizon)].mean()))
         per_seed["on_known_share"].append(float(r.on_known.sum() / max(r.before_mastery.sum(), 1)))
+        per_seed["on_known_start_share"].append(float(r.on_known_start.sum() / max(r.before_mastery.sum(), 1)))
         per_seed["on_unready_share"].append(float(r.on_unready.sum() / max(r.before_mastery.sum(), 1)))
         per_seed["dropout_share"].append(float((r.exercises < r.horizon).mean()))
     out: dict[str, object] = {}
