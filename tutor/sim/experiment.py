@@ -372,7 +372,9 @@ def _ope_chunk(job: tuple[int, int, bool]) -> DecisionLog:
 def _logged(config: ExperimentConfig, seed: int, shadowed: bool) -> DecisionLog:
     """The exploring policy's log of `config.ope_learners` learners, run in chunks of `config.ope_chunk` (chunk k
     on seed `seed + 100_000 k`, so the log is the same whatever the number of workers) in `config.workers`
-    forked processes."""
+    forked processes. Forked children inherit the caller's open connections, so call it with several workers from a
+    process that holds none (the benchmark); kombu's after-fork cleanup, for one, can block on an inherited Redis
+    channel."""
     n, size = config.ope_learners, max(1, config.ope_chunk)
     sizes = [min(size, n - start) for start in range(0, n, size)]
     jobs = [(seed + 100_000 * k, m, shadowed) for k, m in enumerate(sizes)]
