@@ -18,9 +18,9 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -299,7 +299,21 @@ def prepare(config: ExperimentConfig, setting: Setting, log: Log = _quiet) -> Pr
 
 
 # -- evaluation ----------------------------------------------------------------------------------------------
-_JOBS: dict[str, Any] = {}
+_JOBS: dict[str, Any] = {}  # what forked workers read: set before `_in_workers`, inherited by the fork
+
+_J = TypeVar("_J")
+_R = TypeVar("_R")
+
+
+def _in_workers(fn: Callable[[_J], _R], jobs: Sequence[_J], workers: int) -> Iterator[_R]:
+    """`fn` over `jobs` in `workers` forked processes (in this one when 1), results as they finish. Forked
+    children inherit the caller's open connections, so run several workers only from a process that holds none
+    (the benchmark, `simulate`); kombu's after-fork cleanup, for one, can block on an inherited Redis channel."""
+    if workers > 1 and len(jobs) > 1:
+        with multiprocessing.get_context("fork").Pool(min(workers, len(jobs))) as pool:
+            yield from pool.imap_unordered(fn, jobs)
+    else:
+        yield from map(fn, jobs)
 
 
 def _run_job(job: tuple[str, int]) -> tuple[str, int, RunResult]:
@@ -317,17 +331,9 @@ def compare(prepared: Prepared, config: ExperimentConfig, log: Log = _quiet) -> 
     jobs = [(name, seed) for name in prepared.policies for seed in config.seeds]
     _JOBS.update(prepared=prepared, learners=config.learners)
     results: dict[str, list[RunResult]] = {name: [] for name in prepared.policies}
-    if config.workers > 1:
-        ctx = multiprocessing.get_context("fork")
-        with ctx.Pool(config.workers) as pool:
-            for name, seed, r in pool.imap_unordered(_run_job, jobs):
-                results[name].append(r)
-                log(f"  {name} seed {seed}: {r.seconds:.1f}s")
-    else:
-        for job in jobs:
-            name, seed, r = _run_job(job)
-            results[name].append(r)
-            log(f"  {name} seed {seed}: {r.seconds:.1f}s")
+    for name, seed, r in _in_workers(_run_job, jobs, config.workers):
+        results[name].append(r)
+        log(f"  {name} seed {seed}: {r.seconds:.1f}s")
     for rs in results.values():
         rs.sort(key=lambda r: r.seed)
     return results
@@ -350,8 +356,8 @@ def relative_gain(
 
 
 # -- off-policy evaluation check -----------------------------------------------------------------------------
-def _ope_chunk(job: tuple[int, int, bool]) -> DecisionLog:
-    seed, n, shadowed = job
+def _ope_chunk(job: tuple[int, int, int, bool]) -> tuple[int, DecisionLog]:
+    k, seed, n, shadowed = job
     import torch
 
     torch.set_num_threads(1)
@@ -366,24 +372,18 @@ def _ope_chunk(job: tuple[int, int, bool]) -> DecisionLog:
         q_model=_JOBS["ope_q"] if shadowed else None,
     ).log
     assert lg is not None
-    return lg
+    return k, lg
 
 
 def _logged(config: ExperimentConfig, seed: int, shadowed: bool) -> DecisionLog:
     """The exploring policy's log of `config.ope_learners` learners, run in chunks of `config.ope_chunk` (chunk k
     on seed `seed + 100_000 k`, so the log is the same whatever the number of workers) in `config.workers`
-    forked processes. Forked children inherit the caller's open connections, so call it with several workers from a
-    process that holds none (the benchmark); kombu's after-fork cleanup, for one, can block on an inherited Redis
-    channel."""
+    processes (`_in_workers`)."""
     n, size = config.ope_learners, max(1, config.ope_chunk)
     sizes = [min(size, n - start) for start in range(0, n, size)]
-    jobs = [(seed + 100_000 * k, m, shadowed) for k, m in enumerate(sizes)]
-    if config.workers > 1 and len(jobs) > 1:
-        with multiprocessing.get_context("fork").Pool(min(config.workers, len(jobs))) as pool:
-            logs = pool.map(_ope_chunk, jobs)
-    else:
-        logs = [_ope_chunk(job) for job in jobs]
-    return DecisionLog.concat(logs, sizes)
+    jobs = [(k, seed + 100_000 * k, m, shadowed) for k, m in enumerate(sizes)]
+    logs = dict(_in_workers(_ope_chunk, jobs, config.workers))
+    return DecisionLog.concat([logs[k] for k in range(len(sizes))], sizes)
 
 
 def ope_check(prepared: Prepared, config: ExperimentConfig, log: Log = _quiet) -> dict[str, Any]:
