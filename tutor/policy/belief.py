@@ -53,6 +53,7 @@ Service use (simple signatures):
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import math
@@ -252,6 +253,35 @@ class BeliefModel:
                 for st in states:
                     self.update(st, j, o.difficulty, o.correct, o.time)
         return states
+
+    def dump_belief(self, belief: Belief) -> bytes:
+        """The filter state as bytes (a checkpoint: `load_belief` gives back a state that filters on exactly as
+        this one would)."""
+        states = [
+            {"c": st.c, "m": st.m, "t_m": st.t_m, "seen": st.seen, "t_last": st.t_last, "k": st.k, "loglik": st.loglik}
+            for st in belief
+        ]
+        return json.dumps({"belief": "mean-field", "skills": len(self.skills_), "states": states}).encode()
+
+    def load_belief(self, data: bytes) -> Belief:
+        """The state `dump_belief` wrote; ValueError when it was written for another shape of model."""
+        try:
+            doc = json.loads(data.decode())
+        except ValueError:  # bytes of another format (a joint model's array)
+            raise ValueError("the belief was written for another model") from None
+        n = len(self.skills_)
+        if doc.get("belief") != "mean-field" or doc.get("skills") != n or len(doc["states"]) != len(self.classes_):
+            raise ValueError("the belief was written for another model")
+        out = []
+        for d in doc["states"]:
+            st = FilterState(0, int(d["c"]))
+            st.m, st.t_m, st.seen = [float(x) for x in d["m"]], [float(x) for x in d["t_m"]], [bool(x) for x in d["seen"]]
+            if not len(st.m) == len(st.t_m) == len(st.seen) == n:
+                raise ValueError("the belief was written for another model")
+            st.t_last = None if d["t_last"] is None else float(d["t_last"])
+            st.k, st.loglik = int(d["k"]), float(d["loglik"])
+            out.append(st)
+        return out
 
     def weights(self, belief: Belief) -> list[float]:
         """Posterior probability of each learner class given the answers filtered so far."""
@@ -524,6 +554,8 @@ class BeliefPolicy(Policy):
         self._cache: dict[int, tuple[Sequence[Outcome], Outcome, int, Belief]] = {}
         self._by_content: OrderedDict[tuple[Outcome, ...], Belief] = OrderedDict()
         self._lock = threading.Lock()
+        self._digest: tuple[BeliefModel, str] | None = None
+        self._now_memo: Any = None  # subclasses' memo of the last view's state (JointBeliefPolicy)
 
     def fit(self, model: BeliefModel) -> Self:
         self.model_ = model
@@ -557,23 +589,11 @@ class BeliefPolicy(Policy):
         n = len(history)
         if n == 0:
             return model.new_belief()
-        first, last = history[0], history[-1]
-        base: Belief | None = None
-        after = n
+        last = history[-1]
         with self._lock:
-            for i in range(n - 1, max(n - 1 - self.id_memo_back, -1), -1):
-                e = self._cache.get(id(history[i]))
-                if e is None or e[1] is not history[i]:
-                    continue
-                seq, _, m, st_i = e
-                # Align the remembered history (which ended at position i here) with this one at its start.
-                start = i + 1 - m
-                if not (seq[-start] is first if start <= 0 else seq[0] is history[start]):
-                    continue  # the same object after other answers: not this stream
-                base, after = st_i, i + 1
-                if i < n - 1:
-                    del self._cache[id(history[i])]  # superseded by the state this call leaves
-                break
+            base, after = self._remembered(history)
+            if base is not None and after < n:
+                del self._cache[id(history[after - 1])]  # superseded by the state this call leaves
         if base is not None and after == n:
             return base
         st: Belief | None = None
@@ -601,6 +621,63 @@ class BeliefPolicy(Policy):
             while len(self._cache) > self.id_memo:  # the oldest first: a learner needs only their latest entry
                 del self._cache[next(iter(self._cache))]
         return st
+
+    def _remembered(self, history: Sequence[Outcome]) -> tuple[Belief | None, int]:
+        """(the identity memo's state after the first `after` answers of `history`, `after`), the latest such
+        state within the last `id_memo_back` answers; (None, 0) without one. Call with the lock held."""
+        n = len(history)
+        first = history[0]
+        for i in range(n - 1, max(n - 1 - self.id_memo_back, -1), -1):
+            e = self._cache.get(id(history[i]))
+            if e is None or e[1] is not history[i]:
+                continue
+            seq, _, m, st_i = e
+            # Align the remembered history (which ended at position i here) with this one at its start.
+            start = i + 1 - m
+            if not (seq[-start] is first if start <= 0 else seq[0] is history[start]):
+                continue  # the same object after other answers: not this stream
+            return st_i, i + 1
+        return None, 0
+
+    def clear_memo(self) -> None:
+        """Forget every remembered filter state (what a process that never served these learners holds)."""
+        with self._lock:
+            self._cache.clear()
+            self._by_content.clear()
+        self._now_memo = None
+
+    def known_through(self, history: Sequence[Outcome]) -> int:
+        """How many of `history`'s answers the identity memo already holds a state for: `filter_state` on it
+        costs the other len(history) - known_through(history) updates (all of them when the memo is cold)."""
+        if not history:
+            return 0
+        with self._lock:
+            return self._remembered(history)[1]
+
+    def resume(self, history: Sequence[Outcome], start: int, belief: Belief) -> Belief:
+        """The filter after `history` given `belief`, the state after its first `start` answers (a checkpoint
+        kept elsewhere: a process that has not seen the learner pays len(history) - start updates instead of
+        the whole history). Remembered like `filter_state`'s own results; `belief` is not modified."""
+        if not 0 <= start <= len(history):
+            raise ValueError(f"start {start} outside a history of {len(history)} answers")
+        st = self._model().filter(history[start:], [x.copy() for x in belief])
+        if history:
+            last = history[-1]
+            with self._lock:
+                self._cache.pop(id(last), None)
+                self._cache[id(last)] = (history, last, len(history), st)
+                while len(self._cache) > self.id_memo:
+                    del self._cache[next(iter(self._cache))]
+        return st
+
+    def model_digest(self) -> str:
+        """A fingerprint of the model's parameters: a checkpointed belief is only valid under the same ones."""
+        model = self._model()
+        memo = self._digest
+        if memo is None or memo[0] is not model:
+            doc = json.dumps(model.to_dict(), sort_keys=True, default=float)
+            memo = self._digest = (model, hashlib.sha256(doc.encode()).hexdigest())
+        return memo[1]
 
     def belief(self, state: LearnerView) -> dict[int, float]:
         model = self._model()

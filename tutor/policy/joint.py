@@ -34,6 +34,7 @@ all candidates, so every candidate has a positive propensity.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Self
@@ -161,6 +162,31 @@ class JointModel(BeliefModel):
     # -- filtering ------------------------------------------------------------------------------------------
     def new_belief(self) -> list[JointState]:  # type: ignore[override]
         return [JointState(self.prior_joint_.copy())]
+
+    def dump_belief(self, belief: Sequence[Any]) -> bytes:  # type: ignore[override]
+        """A JSON header line, then the (C, N) state distribution as little-endian float64 (2^S x 8 bytes per
+        class: 32 KiB at S = 12)."""
+        st = belief[0]
+        head = {"belief": "joint", "shape": list(st.p.shape), "t_last": st.t_last, "k": st.k,
+                "loglik": st.loglik.tolist()}
+        return json.dumps(head).encode() + b"\n" + np.ascontiguousarray(st.p, dtype="<f8").tobytes()
+
+    def load_belief(self, data: bytes) -> list[JointState]:  # type: ignore[override]
+        head_bytes, _, body = data.partition(b"\n")
+        try:
+            head = json.loads(head_bytes.decode())
+        except ValueError:
+            raise ValueError("the belief was written for another model") from None
+        shape = (len(self.classes_), 1 << len(self.skills_))
+        if head.get("belief") != "joint" or tuple(head.get("shape", ())) != shape or len(body) != 8 * shape[0] * shape[1]:
+            raise ValueError("the belief was written for another model")
+        st = JointState(np.frombuffer(body, dtype="<f8").reshape(shape).astype(np.float64))
+        st.t_last = None if head["t_last"] is None else float(head["t_last"])
+        st.k = int(head["k"])
+        st.loglik = np.asarray(head["loglik"], dtype=np.float64)
+        if st.loglik.shape != (shape[0],):
+            raise ValueError("the belief was written for another model")
+        return [st]
 
     def forget(self, p: np.ndarray, dt: float | np.ndarray) -> np.ndarray:
         """Every known skill survives `dt` seconds with probability exp(-phi dt / day), independently; returns a
