@@ -75,10 +75,11 @@ def _fresh_process_caches() -> Any:
         from curriculum import selectors
         from learners import services as learner_services
         from tutor.caching import clear_all
-        from tutor.services import learner_history, policies
+        from tutor.services import belief_checkpoints, learner_history, policies
 
         clear_all()
         learner_history.cache.clear()
+        belief_checkpoints.clear()
         learner_services._tracers.clear()
         policies._loaded.clear()
         selectors._cached = None

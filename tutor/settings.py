@@ -191,6 +191,9 @@ TUTOR_REPEAT_WINDOW = int(os.environ.get("TUTOR_REPEAT_WINDOW", "10"))
 # Learners whose latest answers a web process keeps for the scheduler (tutor.services.learner_history): up to
 # 1,000 answers each, about 0.13 MB per learner at most.
 TUTOR_HISTORY_CACHE = int(os.environ.get("TUTOR_HISTORY_CACHE", "512"))
+# Belief policies write a learner's filter state every this many answers (tutor.services.belief_checkpoints): a
+# process meeting the learner for the first time filters at most this many answers instead of their history.
+TUTOR_BELIEF_CHECKPOINT_EVERY = int(os.environ.get("TUTOR_BELIEF_CHECKPOINT_EVERY", "20"))
 TUTOR_LLM_BACKEND = os.environ.get("TUTOR_LLM_BACKEND", "template")
 TUTOR_LLM_BASE_URL = os.environ.get("TUTOR_LLM_BASE_URL", "")
 TUTOR_LLM_API_KEY = os.environ.get("TUTOR_LLM_API_KEY", "")

@@ -10,9 +10,10 @@ from tutor.models.llm import (
     StyleBanditState,
     StyleDecision,
 )
-from tutor.models.scheduling import Decision, PolicyExperiment, PolicyVersion, Watermark
+from tutor.models.scheduling import BeliefCheckpoint, Decision, PolicyExperiment, PolicyVersion, Watermark
 
 __all__ = [
+    "BeliefCheckpoint",
     "Decision",
     "Explanation",
     "ExplanationFeedback",

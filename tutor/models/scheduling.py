@@ -77,3 +77,25 @@ class Watermark(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}@{self.last_id}"
+
+
+class BeliefCheckpoint(models.Model):
+    """A belief policy's filter state for one learner after their first `n_attempts` answers, the last of them
+    `last_attempt_id` (tutor.services.belief_checkpoints): a process that has not served the learner yet resumes
+    from it instead of filtering their whole history. A cache: deleting rows loses nothing but time."""
+
+    learner = models.ForeignKey("learners.Learner", on_delete=models.CASCADE, related_name="+")
+    policy_version = models.ForeignKey(PolicyVersion, on_delete=models.CASCADE, related_name="+")
+    model_digest = models.CharField(max_length=64)  # BeliefPolicy.model_digest of the model that filtered
+    n_attempts = models.PositiveIntegerField()
+    last_attempt_id = models.BigIntegerField()
+    state = models.BinaryField()  # the model's dump_belief
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["learner", "policy_version"], name="belief_checkpoint_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"learner {self.learner_id} under version {self.policy_version_id} after {self.n_attempts} answers"

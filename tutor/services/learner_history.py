@@ -26,8 +26,9 @@ from curriculum.selectors import CurriculumSnapshot
 from learners.models import Attempt
 from tutor.policy.base import Outcome
 
-# How many of the learner's latest answers a policy sees. Belief policies filter all of them, so a learner's
-# first request in a process costs one pass over up to this many answers and later ones one update each.
+# How many of the learner's latest answers a policy sees. Belief policies filter them once per process and then
+# one update per answer; a process meeting the learner for the first time resumes from their belief checkpoint
+# (tutor.services.belief_checkpoints) instead of filtering all of them.
 WINDOW = 1000
 
 
@@ -41,6 +42,7 @@ class _Entry:
     curriculum_key: object
     last_row: Row  # the newest attempt held, to check that it is still there
     outcomes: tuple[Outcome, ...]
+    ids: tuple[int, ...]  # the attempt id of each outcome
 
 
 class HistoryCache:
@@ -60,8 +62,16 @@ class HistoryCache:
     ) -> tuple[Outcome, ...]:
         """The learner's latest answers through `last_attempt_id` (the learner state the caller read), oldest
         first; the same objects across calls while the learner's log only grows."""
+        return self.outcomes_and_ids(
+            learner_id=learner_id, n_attempts=n_attempts, last_attempt_id=last_attempt_id, snapshot=snapshot
+        )[0]
+
+    def outcomes_and_ids(
+        self, *, learner_id: int, n_attempts: int, last_attempt_id: int, snapshot: CurriculumSnapshot
+    ) -> tuple[tuple[Outcome, ...], tuple[int, ...]]:
+        """`outcomes` and the attempt id of each."""
         if n_attempts == 0:
-            return ()
+            return (), ()
         with self._lock:
             entry = self._entries.get(learner_id)
             if entry is not None:
@@ -70,7 +80,7 @@ class HistoryCache:
         if entry is not None and entry.curriculum_key == snapshot.key:
             if entry.n_attempts == n_attempts and entry.last_id == last_attempt_id:
                 self.stats["hit"] += 1
-                return entry.outcomes
+                return entry.outcomes, entry.ids
             if entry.n_attempts < n_attempts and entry.last_id < last_attempt_id:
                 new = self._extend(entry, learner_id, n_attempts, last_attempt_id, snapshot)
         if new is None:
@@ -82,7 +92,7 @@ class HistoryCache:
                 self._entries.move_to_end(learner_id)
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
-        return new.outcomes
+        return new.outcomes, new.ids
 
     def _fetch(self, learner_id: int, after: int, through: int, limit: int | None) -> list[Row]:
         qs = Attempt.objects.filter(learner_id=learner_id, id__gte=after, id__lte=through).order_by("-id")
@@ -102,7 +112,8 @@ class HistoryCache:
             return None  # answers were removed, or written out of order: read the log again
         self.stats["extend"] += 1
         outcomes = (entry.outcomes + tuple(_outcome(r, snapshot) for r in fresh))[-self.window :]
-        return _Entry(n_attempts, last_attempt_id, snapshot.key, fresh[-1], outcomes)
+        ids = (entry.ids + tuple(r[0] for r in fresh))[-self.window :]
+        return _Entry(n_attempts, last_attempt_id, snapshot.key, fresh[-1], outcomes, ids)
 
     def _rebuild(
         self, learner_id: int, n_attempts: int, last_attempt_id: int, snapshot: CurriculumSnapshot
@@ -110,7 +121,8 @@ class HistoryCache:
         self.stats["rebuild"] += 1
         rows = self._fetch(learner_id, 0, last_attempt_id, self.window)
         last = rows[-1] if rows else (0, 0, False, 0.0)
-        return _Entry(n_attempts, last_attempt_id, snapshot.key, last, tuple(_outcome(r, snapshot) for r in rows))
+        outcomes = tuple(_outcome(r, snapshot) for r in rows)
+        return _Entry(n_attempts, last_attempt_id, snapshot.key, last, outcomes, tuple(r[0] for r in rows))
 
 
 def _outcome(row: Row, snapshot: CurriculumSnapshot) -> Outcome:

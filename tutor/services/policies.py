@@ -21,6 +21,7 @@ from tutor.caching import TTLCache
 from tutor.models import PolicyExperiment, PolicyVersion
 from tutor.policy.base import POLICIES, Policy, make_policy
 from tutor.policy.baselines import ExploringPolicy
+from tutor.services import belief_checkpoints
 
 _loaded: dict[int, Policy] = {}
 _lock = threading.Lock()
@@ -146,6 +147,7 @@ def policy_activate(*, version_id: int) -> PolicyVersion:
     PolicyVersion.objects.filter(pk=version.pk).update(active=True, activated_at=timezone.now())
     version.refresh_from_db()
     serving_changed()
+    belief_checkpoints.prune()
     return version
 
 

@@ -18,7 +18,7 @@ from learners.tracing.base import Query
 from tutor.models import Decision
 from tutor.policy.base import Candidate, LearnerView, Policy
 from tutor.policy.base import Decision as Choice
-from tutor.services import learner_history
+from tutor.services import belief_checkpoints, learner_history
 from tutor.services.policies import explore_epsilon, policy_for_learner
 
 
@@ -68,13 +68,14 @@ def decision_next(
     state = ls.state if ls is not None else tracer.init_state()
     mastery = {s: tracer.mastery(state, s) for s in snapshot.graph.skills}
     counts = dict(SkillMastery.objects.filter(learner=learner).values_list("skill_id", "n_attempts"))
-    history = (
-        learner_history.cache.outcomes(
+    history, ids = (
+        learner_history.cache.outcomes_and_ids(
             learner_id=learner.pk, n_attempts=ls.n_attempts, last_attempt_id=ls.last_attempt_id, snapshot=snapshot
         )
         if ls is not None
-        else ()
+        else ((), ())
     )
+    n_attempts = ls.n_attempts if ls is not None else 0
     recent = [o.item for o in history[-1 : -settings.TUTOR_REPEAT_WINDOW - 1 : -1]]
     last_seen: dict[int, float] = {}
     for o in history:
@@ -91,12 +92,15 @@ def decision_next(
         attempts=counts,
         recent_items=recent,
         targets=targets,
-        step=ls.n_attempts if ls else 0,
+        step=n_attempts,
         last_seen=last_seen,
         now=time.time(),
         history=history,
     )
     version, policy, policy_name = policy_for_learner(learner_id=learner.pk)
+    belief_checkpoints.restore(
+        policy=policy, version=version, learner_id=learner.pk, history=history, ids=ids, n_attempts=n_attempts
+    )
     rng = np.random.default_rng(secrets.randbits(64))
     choice = choose(policy, candidates, view, rng, explore_epsilon())
     context: dict[str, Any] = {
@@ -105,7 +109,7 @@ def decision_next(
         "info": {k: v for k, v in choice.info.items() if isinstance(v, int | float | str | None)},
     }
     with transaction.atomic():
-        return Decision.objects.create(
+        decision = Decision.objects.create(
             learner=learner,
             item_id=choice.item,
             policy_version=version,
@@ -117,3 +121,7 @@ def decision_next(
             ],
             context=context,
         )
+    belief_checkpoints.save(
+        policy=policy, version=version, learner_id=learner.pk, history=history, ids=ids, n_attempts=n_attempts
+    )
+    return decision
