@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench._demo_db import setup_demo_database  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,23 +39,14 @@ def main(argv: list[str] | None = None) -> int:
                     help="JSON simulator sizes for training the policy (latency does not depend on them)")
     args = ap.parse_args(argv)
 
-    os.environ["TUTOR_DATA_DIR"] = tempfile.mkdtemp(prefix="tutor-bench-")
-    os.environ.pop("DATABASE_URL", None)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "tutor.settings"
-    os.environ.setdefault("TUTOR_LLM_BACKEND", "template")
-    import django
-
-    django.setup()
+    setup_demo_database()
     import numpy as np
-    import torch
-    from django.core.management import call_command
     from tqdm import tqdm
 
     from curriculum.selectors import curriculum_export
     from learners.models import Learner
     from learners.services import attempt_record
     from tutor.apiclient import wrong_response
-    from tutor.demo import demo_setup
     from tutor.policy.belief import BeliefPolicy
     from tutor.services import belief_checkpoints, learner_history
     from tutor.services.policies import policy_activate, policy_for_learner
@@ -64,9 +55,6 @@ def main(argv: list[str] | None = None) -> int:
     from tutor.sim.course import course_from_document
     from tutor.sim.learners import Population, SimParams
 
-    torch.set_num_threads(1)
-    call_command("migrate", verbosity=0)
-    demo_setup()
     doc = curriculum_export()
     course = course_from_document(doc)
     item_ids = {it["code"]: it for it in doc["items"]}

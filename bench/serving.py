@@ -24,13 +24,14 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench._demo_db import setup_demo_database  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,20 +46,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="JSON simulator sizes for the simulator-trained kinds (latency does not depend on them)")
     args = ap.parse_args(argv)
 
-    os.environ["TUTOR_DATA_DIR"] = tempfile.mkdtemp(prefix="tutor-bench-")
-    os.environ.pop("DATABASE_URL", None)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "tutor.settings"
-    os.environ.setdefault("TUTOR_LLM_BACKEND", "template")
-    import django
-
-    django.setup()
-    import torch
-    from django.core.management import call_command
+    setup_demo_database()
     from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
     from django.core.wsgi import get_wsgi_application
 
     from learners.services import user_create
-    from tutor.demo import demo_setup
     from tutor.embedded import web_server_wait
     from tutor.services.policies import policy_activate, policy_version_create
     from tutor.services.policy_simulation import SIM_TRAINED
@@ -66,9 +58,6 @@ def main(argv: list[str] | None = None) -> int:
     from tutor.services.simulation import simulate_http
     from tutor.sim.learners import SimParams
 
-    torch.set_num_threads(1)
-    call_command("migrate", verbosity=0)
-    demo_setup()
     token = user_create(username="bench-admin", role="admin")["token"]
 
     class Quiet(WSGIRequestHandler):
