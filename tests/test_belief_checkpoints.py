@@ -275,3 +275,56 @@ def test_past_the_window_a_fresh_process_holds_the_same_belief_as_a_long_running
                                           last_attempt_id=ls.last_attempt_id, snapshot=curriculum_snapshot())
     assert fresh.belief(LearnerView(GRAPH, {}, history=hist, now=hist[-1].time)) == pytest.approx(kept, rel=1e-12)
     assert BeliefCheckpoint.objects.get(learner_id=lid).n_attempts == 40
+
+
+def test_concurrent_writers_leave_one_row_with_the_newest_state(transactional_db, served, monkeypatch):
+    """Eight threads (each its own database connection) write checkpoints of different lengths for one learner at
+    once, without the per-process bookkeeping that normally spares most of the writes: one row remains, the
+    longest, and it resumes to the same belief as filtering everything. On PostgreSQL under CI."""
+    import random
+    import threading
+
+    from django.db import connection
+
+    from curriculum.selectors import curriculum_snapshot
+    from learners.models import LearnerState
+    from tutor.models import BeliefCheckpoint
+    from tutor.services import belief_checkpoints, learner_history
+
+    served["answer"](160, decide=False)
+    lid, version = served["learner"], served["version"]
+    policy = _served_policy(lid)
+    ls = LearnerState.objects.get(learner_id=lid)
+    hist, ids = learner_history.cache.outcomes_and_ids(learner_id=lid, n_attempts=ls.n_attempts,
+                                                       last_attempt_id=ls.last_attempt_id,
+                                                       snapshot=curriculum_snapshot())
+    policy.filter_state(hist)
+    monkeypatch.setattr(belief_checkpoints, "_remember", lambda key, n: None)
+    monkeypatch.setattr(belief_checkpoints, "_saved", {})
+    lengths = list(range(20, 161, 20))
+    random.Random(3).shuffle(lengths)
+    barrier = threading.Barrier(len(lengths))
+    errors = []
+
+    def write(n):
+        try:
+            barrier.wait()
+            belief_checkpoints.save(policy=policy, version=version, learner_id=lid, history=hist[:n], ids=ids[:n],
+                                    n_attempts=n)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(repr(exc))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in lengths]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    rows = list(BeliefCheckpoint.objects.filter(learner_id=lid))
+    assert len(rows) == 1 and rows[0].n_attempts == 160 and rows[0].last_attempt_id == ids[-1]
+    resumed = JointBeliefPolicy(model=policy.model_)
+    resumed.resume(hist, 160, policy.model_.load_belief(bytes(rows[0].state)))
+    view = LearnerView(GRAPH, {}, history=hist, now=hist[-1].time)
+    assert resumed.belief(view) == JointBeliefPolicy(model=policy.model_).belief(view)

@@ -128,13 +128,14 @@ def save(
         "state": data,
         "updated_at": timezone.now(),
     }
-    moved = BeliefCheckpoint.objects.filter(
-        learner_id=learner_id, policy_version=version, n_attempts__lt=n_attempts
-    ).update(**fields)
-    if not moved:
+    older = BeliefCheckpoint.objects.filter(learner_id=learner_id, policy_version=version, n_attempts__lt=n_attempts)
+    if not older.update(**fields):
+        # No older row: none yet, or one as new as ours. Insert (a no-op on a conflict), then move forward once
+        # more: a writer that created the row between our update and our insert may hold an older state.
         BeliefCheckpoint.objects.bulk_create(
             [BeliefCheckpoint(learner_id=learner_id, policy_version=version, **fields)], ignore_conflicts=True
         )
+        older.update(**fields)
     _remember(key, n_attempts)
     return True
 
