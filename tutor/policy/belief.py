@@ -615,12 +615,17 @@ class BeliefPolicy(Policy):
                 self._by_content.move_to_end(content)
                 while len(self._by_content) > self.content_memo:
                     self._by_content.popitem(last=False)
+        self._memorise(history, st)
+        return st
+
+    def _memorise(self, history: Sequence[Outcome], st: Belief) -> None:
+        """Remember `st` as the state after `history` (non-empty) in the identity memo."""
+        last = history[-1]
         with self._lock:
             self._cache.pop(id(last), None)
-            self._cache[id(last)] = (history, last, n, st)
+            self._cache[id(last)] = (history, last, len(history), st)
             while len(self._cache) > self.id_memo:  # the oldest first: a learner needs only their latest entry
                 del self._cache[next(iter(self._cache))]
-        return st
 
     def _remembered(self, history: Sequence[Outcome]) -> tuple[Belief | None, int]:
         """(the identity memo's state after the first `after` answers of `history`, `after`), the latest such
@@ -662,12 +667,7 @@ class BeliefPolicy(Policy):
             raise ValueError(f"start {start} outside a history of {len(history)} answers")
         st = self._model().filter(history[start:], [x.copy() for x in belief])
         if history:
-            last = history[-1]
-            with self._lock:
-                self._cache.pop(id(last), None)
-                self._cache[id(last)] = (history, last, len(history), st)
-                while len(self._cache) > self.id_memo:
-                    del self._cache[next(iter(self._cache))]
+            self._memorise(history, st)
         return st
 
     def model_digest(self) -> str:

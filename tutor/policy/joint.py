@@ -450,7 +450,7 @@ class JointBeliefPolicy(BeliefPolicy):
         last view asked."""
         last = state.history[-1] if state.history else None
         key = (id(last), len(state.history), self._now(state))
-        memo = getattr(self, "_now_memo", None)
+        memo = self._now_memo
         if memo is not None and memo[0] == key and memo[1] is last:
             return memo[2], memo[3]
         model = self._joint()
