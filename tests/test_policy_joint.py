@@ -11,6 +11,7 @@ from tutor.policy.base import Candidate, LearnerView, Outcome
 from tutor.policy.belief import BeliefModel, _pad
 from tutor.policy.joint import MAX_SKILLS, JointBeliefPolicy, JointModel, rate_classes
 from tutor.policy.registry import LEARNED, load_policy
+from tutor.policy.sessions import SessionModel
 
 GRAPH = SkillGraph([1, 2, 3, 4], [(1, 2), (2, 3), (1, 4)])
 CANDS = [Candidate(10 * s + k, (s,), 0.5, d) for s in (1, 2, 3, 4) for k, d in enumerate((-1.0, 0.0, 1.0))]
@@ -252,3 +253,54 @@ def test_courses_too_large_for_the_exact_filter_are_refused():
     big = SkillGraph(list(range(n)), [])
     with pytest.raises(ValueError, match="at most"):
         joint(big)
+
+
+def sessions_ending_at_a_run_of(run):
+    """A session model in which a session ends exactly when the run of wrong answers reaches `run`, and quitting
+    rises with that run."""
+    end = [-10.0] * 48 + [20.0 if f >= run else 0.0 for f in range(11)]
+    return SessionModel.from_dict({"end_coef": end, "quit_coef": [-4.0, 3.0]})
+
+
+def test_session_position_counts_answers_and_the_run_of_failures_since_the_last_pause():
+    policy = JointBeliefPolicy().fit(joint())
+    old = [Outcome(10, (1,), False, 0.0, 0.0)]
+    now = [Outcome(10, (1,), c, 86400.0 + 45.0 * k, 0.0) for k, c in enumerate((False, True, False, False))]
+    view = LearnerView(graph=GRAPH, mastery={}, history=old + now, now=86400.0 + 180.0)
+    assert policy._session_position(view) == (4, 2)
+    later = LearnerView(graph=GRAPH, mastery={}, history=old + now, now=2 * 86400.0)
+    assert policy._session_position(later) == (0, 0)
+
+
+def test_guard_serves_the_likeliest_right_item_only_when_a_failure_risks_losing_the_learner():
+    model = joint()
+    fails = [Outcome(10, (1,), False, 45.0 * k, 0.0) for k in range(2)]
+    view = LearnerView(graph=GRAPH, mastery={}, history=fails, now=90.0)
+    plain = JointBeliefPolicy(unlock=0.7).fit(model)
+    guarded = JointBeliefPolicy(unlock=0.7, dropout_cost=200.0, sessions=sessions_ending_at_a_run_of(3)).fit(model)
+    usual = plain.distribution(CANDS, view)
+    probs = guarded.distribution(CANDS, view)
+    right = guarded.p_right(CANDS, view, 2)
+    assert int(np.argmax(probs)) == int(np.argmax(right)) != int(np.argmax(usual))
+    assert probs.sum() == pytest.approx(1.0) and (probs > 0).all()
+    d = guarded.select(CANDS, view, np.random.default_rng(0))
+    assert d.propensity == pytest.approx(probs[[c.item for c in CANDS].index(d.item)])
+    assert d.info["guard"] is True
+    # One failure fewer: the next wrong answer would not end the session, so the usual choice stands.
+    calm = LearnerView(graph=GRAPH, mastery={}, history=fails[:1], now=45.0)
+    assert np.array_equal(guarded.distribution(CANDS, calm), plain.distribution(CANDS, calm))
+    # Without a cost on losing learners, or without a session model, nothing changes.
+    off = JointBeliefPolicy(unlock=0.7, dropout_cost=0.0, sessions=sessions_ending_at_a_run_of(3)).fit(model)
+    assert np.array_equal(off.distribution(CANDS, view), usual)
+    assert np.array_equal(JointBeliefPolicy(unlock=0.7, dropout_cost=200.0).fit(model).distribution(CANDS, view), usual)
+
+
+def test_save_load_keeps_the_session_model():
+    policy = JointBeliefPolicy(unlock=0.7, dropout_cost=150.0, sessions=sessions_ending_at_a_run_of(3)).fit(joint())
+    buf = io.BytesIO()
+    policy.save(buf)
+    again = load_policy("joint", io.BytesIO(buf.getvalue()))
+    assert again.dropout_cost == 150.0 and again.sessions_ is not None
+    fails = [Outcome(10, (1,), False, 45.0 * k, 0.0) for k in range(2)]
+    view = LearnerView(graph=GRAPH, mastery={}, history=fails, now=90.0)
+    assert np.array_equal(policy.distribution(CANDS, view), again.distribution(CANDS, view))

@@ -30,6 +30,14 @@ is the one whose right answer is the strongest evidence. `lookahead` > 0 adds, f
 many skills, the expected best gain after their answer (a two-step rule that values informative answers; not
 used by default: no better on training learners and twice the cost). Exploration: `epsilon_all` uniform over
 all candidates, so every candidate has a positive propensity.
+
+Learners quit at the end of a session, more often after a run of wrong answers, and a learner who quits learns
+nothing more. With a `SessionModel` fitted on a log (`fit_sessions`: when sessions end, and how the run of
+failures at the end raises quitting) the policy weighs that risk: when `dropout_cost` (the exercises a lost
+learner is worth) x P(the session ends on this answer, after one more failure) x the rise in quitting x the
+difference in P(wrong) between its usual choice and the candidate likeliest to be answered right exceeds one
+exercise, it serves the latter. This guard fires late in a session or deep in a run of failures (a run of ten ends
+a session in the simulator) and costs about one exercise when it does.
 """
 
 from __future__ import annotations
@@ -37,13 +45,14 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Self
+from typing import IO, Any, Self
 
 import numpy as np
 
 from curriculum.graph import SkillGraph
-from tutor.policy.base import Candidate, LearnerView, grid_search
+from tutor.policy.base import Candidate, Decision, LearnerView, grid_search
 from tutor.policy.belief import DAY, FATIGUE_SCALE, SESSION_GAP, BeliefModel, BeliefPolicy, _logit, _pad, _sig
+from tutor.policy.sessions import SessionModel
 
 MAX_SKILLS = 14  # 2^14 states per learner: beyond that the exact filter is not the right tool
 
@@ -422,11 +431,15 @@ class JointBeliefPolicy(BeliefPolicy):
         epsilon_all: float = 0.01,
         gate: str = "conditional",
         lookahead: int = 0,
+        dropout_cost: float = 200.0,
         model: JointModel | None = None,
+        sessions: SessionModel | None = None,
         **_: Any,
     ) -> None:
         self.gate = gate
         self.lookahead = lookahead
+        self.dropout_cost = dropout_cost
+        self.sessions_ = sessions
         super().__init__(done=done, unlock=unlock, switch=switch, epsilon=0.0, epsilon_all=epsilon_all, model=model)
 
     def _joint(self) -> JointModel:
@@ -531,7 +544,9 @@ class JointBeliefPolicy(BeliefPolicy):
     def tune(self, score: Callable[[BeliefPolicy], float], grid: Mapping[str, Sequence[Any]]) -> Self:
         """Pick the hyperparameters maximising `score(policy)` over `grid` (training learners only)."""
         best, self.tuning_ = grid_search(
-            grid, lambda p: JointBeliefPolicy(**{**self._hyper(), **p}, model=self._joint()), score
+            grid,
+            lambda p: JointBeliefPolicy(**{**self._hyper(), **p}, model=self._joint(), sessions=self.sessions_),
+            score,
         )
         for k, v in best.items():
             setattr(self, k, v)
@@ -576,8 +591,105 @@ class JointBeliefPolicy(BeliefPolicy):
             out[i] = scores[i] + value
         return out
 
+    # -- the risk of losing the learner ----------------------------------------------------------------------
+    def fit_sessions(self, learner: np.ndarray, correct: np.ndarray, time: np.ndarray, quit: Any) -> Self:
+        """Fit when sessions end and how failures at their end raise quitting (`SessionModel`) on a log."""
+        self.sessions_ = SessionModel().fit(learner, correct, time, quit)
+        return self
+
+    def _session_position(self, state: LearnerView) -> tuple[int, int]:
+        """(answers so far in the current session, wrong answers in a row at its end): a pause of more than an
+        hour before now starts a new session."""
+        hist = state.history
+        if not hist or self._now(state) - hist[-1].time > SESSION_GAP:
+            return 0, 0
+        n, run, counting = 0, 0, True
+        t_next = hist[-1].time
+        for o in reversed(hist):
+            if t_next - o.time > SESSION_GAP:
+                break
+            n += 1
+            t_next = o.time
+            if counting and not o.correct:
+                run += 1
+            else:
+                counting = False
+        return n, run
+
+    def p_right(self, candidates: Sequence[Candidate], state: LearnerView, k: int) -> np.ndarray:
+        """P(a right answer) of each candidate under the belief, `k` answers into the session (NaN outside the
+        model)."""
+        model = self._joint()
+        p, w = self._state_now(state)
+        marg = w @ p @ model._bf
+        out = np.full(len(candidates), np.nan)
+        for i, c in enumerate(candidates):
+            j = model.pos_.get(c.skills[0])
+            if j is not None:
+                g, s = model._guess_slip(j, c.difficulty, k)
+                out[i] = marg[j] * (1.0 - s) + (1.0 - marg[j]) * g
+        return out
+
+    def _guarded(self, candidates: Sequence[Candidate], state: LearnerView, probs: np.ndarray) -> np.ndarray:
+        """`probs`, or the candidate likeliest to be answered right when serving the usual choice risks more than
+        one exercise's worth of lost learners: `dropout_cost` x P(the session ends on this answer) x the rise of
+        quitting after the longer run of failures x the difference in P(wrong)."""
+        sessions = self.sessions_
+        if sessions is None or self.dropout_cost <= 0.0 or len(candidates) < 2:
+            return probs
+        n, run = self._session_position(state)
+        risk = sessions.p_end(n + 1, run + 1) * sessions.quit_rise(run + 1)
+        if self.dropout_cost * risk <= 1.0:
+            return probs
+        right = self.p_right(candidates, state, n)
+        if not np.isfinite(right).any():
+            return probs
+        usual = int(np.argmax(probs))
+        safe = int(np.nanargmax(right))
+        gap = right[safe] - (right[usual] if np.isfinite(right[usual]) else 0.0)
+        if self.dropout_cost * risk * gap <= 1.0:
+            return probs
+        out = np.full(len(candidates), self.epsilon_all / len(candidates))
+        out[safe] += 1.0 - self.epsilon_all
+        return out
+
+    def distribution(self, candidates: Sequence[Candidate], state: LearnerView) -> np.ndarray:
+        return self._guarded(candidates, state, super().distribution(candidates, state))
+
+    def select(self, candidates: Sequence[Candidate], state: LearnerView, rng: np.random.Generator) -> Decision:
+        if self.sessions_ is None or self.dropout_cost <= 0.0:
+            return super().select(candidates, state, rng)
+        if not candidates:
+            raise ValueError("no candidate items to choose from")
+        b = self.belief(state)
+        goal = self.choose_goal(candidates, state, b)
+        usual = self._mix(candidates, goal, b.get(goal, 0.0))
+        probs = self._guarded(candidates, state, usual)
+        idx = int(rng.choice(len(candidates), p=probs))
+        guard = probs is not usual
+        return Decision(
+            item=candidates[idx].item,
+            propensity=float(probs[idx]),
+            probabilities={c.item: float(p) for c, p in zip(candidates, probs, strict=True)},
+            skill=candidates[idx].skills[0] if guard else goal,
+            info={"sub_goal": goal, "belief": b.get(goal, 0.0), "guard": guard},
+        )
+
+    def save(self, fp: IO[bytes]) -> None:
+        doc = {"policy": self.name, "params": self._hyper(), "model": self._joint().to_dict()}
+        if self.sessions_ is not None:
+            doc["sessions"] = self.sessions_.to_dict()
+        fp.write(json.dumps(doc).encode())
+
+    @classmethod
+    def load(cls, fp: IO[bytes]) -> Self:
+        doc = json.loads(fp.read().decode())
+        sessions = SessionModel.from_dict(doc["sessions"]) if doc.get("sessions") else None
+        return cls(**doc["params"], model=JointModel.from_dict(doc["model"]), sessions=sessions)
+
     def _hyper(self) -> dict[str, Any]:
         return {
+            "dropout_cost": self.dropout_cost,
             "lookahead": self.lookahead,
             "done": self.done,
             "unlock": self.unlock,

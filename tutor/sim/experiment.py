@@ -269,6 +269,16 @@ def prepare(config: ExperimentConfig, setting: Setting, log: Log = _quiet) -> Pr
                 report["joint_model"] = joint_model.to_dict() | {"refine": joint_model.refine_}
                 log(f"joint model refined on the decision log ({time.perf_counter() - t6:.1f}s)")
                 joint = JointBeliefPolicy().fit(joint_model)
+                # Which pilot learners quit before the pilot's horizon: the session model's quitting half.
+                last = np.zeros(config.pilot_learners, dtype=np.int64)
+                np.maximum.at(last, lg.learner, lg.step + 1)
+                try:
+                    joint.fit_sessions(
+                        lg.learner[order], lg.correct[order], lg.time[order], last < config.pilot_horizon
+                    )
+                    report["joint_sessions"] = joint.sessions_.to_dict() if joint.sessions_ else None
+                except ValueError as exc:  # a small pilot where nobody quit: no guard
+                    report["joint_sessions"] = {"skipped": str(exc)}
                 if config.tune:
                     t7 = time.perf_counter()
                     joint.tune(score, JOINT_GRID)
