@@ -790,7 +790,12 @@ class BeliefPolicy(Policy):
     def distribution(self, candidates: Sequence[Candidate], state: LearnerView) -> np.ndarray:
         b = self.belief(state)
         goal = self.choose_goal(candidates, state, b)
-        return self._mix(candidates, goal, b.get(goal, 0.0))
+        return self._override(candidates, state, self._mix(candidates, goal, b.get(goal, 0.0)))
+
+    def _override(self, candidates: Sequence[Candidate], state: LearnerView, probs: np.ndarray) -> np.ndarray:
+        """The final distribution from the chosen skill's (`probs` itself unless a subclass overrides the choice,
+        as the joint policy's guard against losing a learner does)."""
+        return probs
 
     def _mix(self, candidates: Sequence[Candidate], goal: int, belief: float) -> np.ndarray:
         n = len(candidates)
@@ -808,14 +813,18 @@ class BeliefPolicy(Policy):
             raise ValueError("no candidate items to choose from")
         b = self.belief(state)
         goal = self.choose_goal(candidates, state, b)
-        probs = self._mix(candidates, goal, b.get(goal, 0.0))
+        usual = self._mix(candidates, goal, b.get(goal, 0.0))
+        probs = self._override(candidates, state, usual)
         idx = int(rng.choice(len(candidates), p=probs))
+        info: dict[str, Any] = {"sub_goal": goal, "belief": b.get(goal, 0.0)}
+        if probs is not usual:
+            info["guard"] = True
         return Decision(
             item=candidates[idx].item,
             propensity=float(probs[idx]),
             probabilities={c.item: float(p) for c, p in zip(candidates, probs, strict=True)},
-            skill=goal,
-            info={"sub_goal": goal, "belief": b.get(goal, 0.0)},
+            skill=goal if probs is usual else candidates[idx].skills[0],
+            info=info,
         )
 
     # -- learning -----------------------------------------------------------------------------------------

@@ -50,7 +50,7 @@ from typing import IO, Any, Self
 import numpy as np
 
 from curriculum.graph import SkillGraph
-from tutor.policy.base import Candidate, Decision, LearnerView, grid_search
+from tutor.policy.base import Candidate, LearnerView, grid_search
 from tutor.policy.belief import DAY, FATIGUE_SCALE, SESSION_GAP, BeliefModel, BeliefPolicy, _logit, _pad, _sig
 from tutor.policy.sessions import SessionModel
 
@@ -630,7 +630,7 @@ class JointBeliefPolicy(BeliefPolicy):
                 out[i] = marg[j] * (1.0 - s) + (1.0 - marg[j]) * g
         return out
 
-    def _guarded(self, candidates: Sequence[Candidate], state: LearnerView, probs: np.ndarray) -> np.ndarray:
+    def _override(self, candidates: Sequence[Candidate], state: LearnerView, probs: np.ndarray) -> np.ndarray:
         """`probs`, or the candidate likeliest to be answered right when serving the usual choice risks more than
         one exercise's worth of lost learners: `dropout_cost` x P(the session ends on this answer) x the rise of
         quitting after the longer run of failures x the difference in P(wrong)."""
@@ -652,28 +652,6 @@ class JointBeliefPolicy(BeliefPolicy):
         out = np.full(len(candidates), self.epsilon_all / len(candidates))
         out[safe] += 1.0 - self.epsilon_all
         return out
-
-    def distribution(self, candidates: Sequence[Candidate], state: LearnerView) -> np.ndarray:
-        return self._guarded(candidates, state, super().distribution(candidates, state))
-
-    def select(self, candidates: Sequence[Candidate], state: LearnerView, rng: np.random.Generator) -> Decision:
-        if self.sessions_ is None or self.dropout_cost <= 0.0:
-            return super().select(candidates, state, rng)
-        if not candidates:
-            raise ValueError("no candidate items to choose from")
-        b = self.belief(state)
-        goal = self.choose_goal(candidates, state, b)
-        usual = self._mix(candidates, goal, b.get(goal, 0.0))
-        probs = self._guarded(candidates, state, usual)
-        idx = int(rng.choice(len(candidates), p=probs))
-        guard = probs is not usual
-        return Decision(
-            item=candidates[idx].item,
-            propensity=float(probs[idx]),
-            probabilities={c.item: float(p) for c, p in zip(candidates, probs, strict=True)},
-            skill=candidates[idx].skills[0] if guard else goal,
-            info={"sub_goal": goal, "belief": b.get(goal, 0.0), "guard": guard},
-        )
 
     def save(self, fp: IO[bytes]) -> None:
         doc = {"policy": self.name, "params": self._hyper(), "model": self._joint().to_dict()}

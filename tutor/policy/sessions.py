@@ -22,11 +22,7 @@ from typing import Any, Self
 
 import numpy as np
 
-SESSION_GAP = 3600.0
-
-
-def _sig(x: float) -> float:
-    return float(1.0 / (1.0 + np.exp(-x)))
+from tutor.policy.belief import SESSION_GAP, _sig
 
 
 class SessionModel:
