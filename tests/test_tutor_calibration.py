@@ -1,6 +1,7 @@
 import pytest
 
 from curriculum.models import Item
+from curriculum.selectors import curriculum_snapshot
 from learners.models import Learner
 from learners.services import attempt_record
 from tasks.policy import calibrate_item_difficulty
@@ -30,6 +31,8 @@ def test_surprising_answers_move_difficulty_once(course):
     assert item.difficulty_n == 1
     assert item.difficulty == pytest.approx(before - STEP * (1 - predicted) / (PRIOR_WEIGHT + 1))
     assert item.difficulty < before  # answered right while predicted below 1: easier than thought
+    # The scheduler's snapshot of the curriculum sees the new difficulty (bulk_update skips auto_now fields).
+    assert curriculum_snapshot().items_by_id[d.item_id].difficulty == item.difficulty
     # Running again folds nothing new: the watermark moved with the update.
     assert calibrate_item_difficulty.delay().get() == {"done": 0, "has_more": False}
     assert Item.objects.get(pk=d.item_id).difficulty == item.difficulty

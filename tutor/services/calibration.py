@@ -13,6 +13,7 @@ import math
 from collections import defaultdict
 
 from django.db import transaction
+from django.utils import timezone
 
 from curriculum.models import Item
 from curriculum.selectors import curriculum_changed
@@ -46,14 +47,16 @@ def item_difficulty_calibrate(*, batch: int = 2000) -> tuple[int, bool]:
                 continue
             residuals[item_id].append(float(correct) - predicted)
         items = Item.objects.select_for_update().filter(pk__in=list(residuals))
+        now = timezone.now()
         changed = []
         for item in items:
             for r in residuals[item.pk]:
                 item.difficulty_n += 1
                 item.difficulty -= STEP * r / (PRIOR_WEIGHT + item.difficulty_n)
             item.difficulty = max(-4.0, min(4.0, item.difficulty))
+            item.updated_at = now  # bulk_update does not touch auto_now; the curriculum snapshot's key reads it
             changed.append(item)
-        Item.objects.bulk_update(changed, ["difficulty", "difficulty_n"])
+        Item.objects.bulk_update(changed, ["difficulty", "difficulty_n", "updated_at"])
         mark.last_id = rows[-1][0]
         mark.save(update_fields=["last_id", "updated_at"])
         if changed:
