@@ -48,6 +48,9 @@ class ItemInfo:
     code: str
     skills: tuple[int, ...]
     difficulty: float
+    prompt: str = ""  # what `/next` shows, so that serving an item needs no query for it
+    answer_type: str = ""
+    choices: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -92,10 +95,18 @@ def curriculum_snapshot() -> CurriculumSnapshot:
         ).values_list("item_id", "skill_id"):
             item_skills.setdefault(item_id, []).append(skill_id)
         items = tuple(
-            ItemInfo(pk, code, tuple(sorted(item_skills.get(pk, []))), difficulty)
-            for pk, code, difficulty in Item.objects.filter(status=Item.Status.APPROVED)
+            ItemInfo(
+                pk,
+                code,
+                tuple(sorted(item_skills.get(pk, []))),
+                difficulty,
+                prompt,
+                answer.get("type", ""),
+                tuple(answer.get("choices", ())),
+            )
+            for pk, code, difficulty, prompt, answer in Item.objects.filter(status=Item.Status.APPROVED)
             .order_by("id")
-            .values_list("id", "code", "difficulty")
+            .values_list("id", "code", "difficulty", "prompt", "answer")
             if pk in item_skills
         )
         _cached = CurriculumSnapshot(key, graph, dict(skills), items, {i.id: i for i in items})

@@ -11,7 +11,7 @@ from django.http import HttpRequest
 from ninja import Field, Router, Schema
 from ninja.responses import Status
 
-from curriculum.selectors import curriculum_snapshot
+from curriculum.selectors import ItemInfo, curriculum_snapshot
 from learners import selectors, services
 from learners.models import User
 from tutor.llm_api import ExplanationBrief
@@ -101,19 +101,23 @@ def next_item(request: HttpRequest, learner_id: int) -> dict[str, Any]:
     learner = selectors.learner_actable(user=_user(request), learner_id=learner_id)
     targets = goal_targets_for_learner(learner_id=learner.pk)
     decision = decision_next(learner_id=learner.pk, targets=targets, learner=learner)
-    item = decision.item
-    snapshot = curriculum_snapshot()  # the one the decision was made on (cached): no query for the skill codes
-    info = snapshot.items_by_id.get(item.pk)
-    skills = (
-        [snapshot.skill_codes[s] for s in info.skills] if info is not None else [s.code for s in item.skills.order_by("id")]
-    )
+    snapshot = curriculum_snapshot()  # the one the decision was made on (cached): no query for the item
+    info = snapshot.items_by_id.get(decision.item_id)
+    if info is not None:
+        skills = [snapshot.skill_codes[s] for s in info.skills]
+    else:  # the curriculum changed in between: read the item itself
+        item = decision.item
+        skills = list(item.skills.order_by("id").values_list("code", flat=True))
+        answer = item.answer
+        info = ItemInfo(item.pk, item.code, (), item.difficulty, item.prompt, answer.get("type", ""),
+                        tuple(answer.get("choices", ())))  # fmt: skip
     return {
         "decision_id": decision.pk,
-        "item_id": item.pk,
-        "code": item.code,
-        "prompt": item.prompt,
-        "answer_type": item.answer.get("type", ""),
-        "choices": list(item.answer.get("choices", [])),
+        "item_id": info.id,
+        "code": info.code,
+        "prompt": info.prompt,
+        "answer_type": info.answer_type,
+        "choices": list(info.choices),
         "skills": skills,
         "policy": decision.policy_name,
         "propensity": decision.propensity,

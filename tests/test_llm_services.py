@@ -150,6 +150,33 @@ def test_goal_targets_are_confirmed_unexpired_goals_of_the_learner_and_their_cla
     assert Goal.objects.filter(status="confirmed").count() == 2
 
 
+def test_todays_goals_are_read_once_and_a_confirmation_is_seen_at_once(
+    course: dict[str, Any], django_assert_num_queries: Any
+) -> None:
+    """`/next` asks for the goal targets on every decision: today's goals come from a per-process cache, so a
+    learner without classroom goals costs no query, and a goal confirmed in this process counts at once."""
+    tess = User.objects.get(pk=user_create(username="tess", role="teacher", classroom="A")["user_id"])
+    lid = user_create(username="ada", role="learner", classroom="A")["learner_id"]
+    room = Classroom.objects.get(name="A")
+    skills = course["skills"]
+    assert goal_targets_for_learner(learner_id=lid) == frozenset()
+    with django_assert_num_queries(0):
+        assert goal_targets_for_learner(learner_id=lid) == frozenset()
+    personal = goal_propose(user=tess, text="Subtraction, no date", learner_id=lid)
+    assert goal_targets_for_learner(learner_id=lid) == frozenset()  # proposed only
+    goal_confirm(user=tess, goal_id=personal.pk, skills=["sub"])
+    assert goal_targets_for_learner(learner_id=lid) == {skills["sub"].pk}
+    with django_assert_num_queries(0):
+        assert goal_targets_for_learner(learner_id=lid) == {skills["sub"].pk}
+    for_room = goal_propose(user=tess, text="Fractions, no date", classroom_id=room.pk)
+    goal_confirm(user=tess, goal_id=for_room.pk, skills=["frac"])
+    assert goal_targets_for_learner(learner_id=lid) == {skills["sub"].pk, skills["frac"].pk}
+    with django_assert_num_queries(1):  # which of the goals' classrooms the learner is in
+        assert goal_targets_for_learner(learner_id=lid) == {skills["sub"].pk, skills["frac"].pk}
+    outsider = Learner.objects.create(display_name="outsider")
+    assert goal_targets_for_learner(learner_id=outsider.pk) == frozenset()
+
+
 def _answer(lid: int, item: Item, response: str, key: str) -> Any:
     return attempt_record(learner_id=lid, item_id=item.pk, response=response, client_attempt_id=key)
 

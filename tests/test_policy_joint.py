@@ -295,6 +295,21 @@ def test_guard_serves_the_likeliest_right_item_only_when_a_failure_risks_losing_
     assert np.array_equal(JointBeliefPolicy(unlock=0.7, dropout_cost=200.0).fit(model).distribution(CANDS, view), usual)
 
 
+def test_p_right_is_the_belief_weighted_answer_model_of_each_candidate():
+    model = joint(difficulty_effect=0.4, fatigue=0.3)
+    policy = JointBeliefPolicy().fit(model)
+    view = LearnerView(graph=GRAPH, mastery={}, history=[Outcome(10, (1,), True, 0.0, 0.0)], now=30.0)
+    cands = [*CANDS, Candidate(99, (42,), 0.5, 1.0)]  # a skill outside the model
+    right = policy.p_right(cands, view, 7)
+    p, w = policy._state_now(view)
+    marg = w @ p @ model._bf
+    for c, r in zip(cands[:-1], right[:-1], strict=True):
+        j = model.pos_[c.skills[0]]
+        guess, slip = model._guess_slip(j, c.difficulty, 7)
+        assert r == pytest.approx(marg[j] * (1 - slip) + (1 - marg[j]) * guess, rel=1e-12)
+    assert np.isnan(right[-1])
+
+
 def test_save_load_keeps_the_session_model():
     policy = JointBeliefPolicy(unlock=0.7, dropout_cost=150.0, sessions=sessions_ending_at_a_run_of(3)).fit(joint())
     buf = io.BytesIO()

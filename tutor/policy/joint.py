@@ -245,6 +245,14 @@ class JointModel(BeliefModel):
         a = g["difficulty_effect"] * difficulty
         return _sig(self._lg[j] - a), _sig(self._ls[j] + a + g["fatigue"] * k / FATIGUE_SCALE)
 
+    def guess_slip_many(self, js: np.ndarray, difficulty: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """`_guess_slip` for many (skill, difficulty) pairs at once."""
+        g = self.globals_
+        a = g["difficulty_effect"] * difficulty
+        lg, ls = np.asarray(self._lg)[js], np.asarray(self._ls)[js]
+        guess = 0.5 * (1.0 + np.tanh((lg - a) / 2))  # the logistic, without overflow
+        return guess, 0.5 * (1.0 + np.tanh((ls + a + g["fatigue"] * k / FATIGUE_SCALE) / 2))
+
     def step(
         self, p: np.ndarray, j: int, difficulty: float, correct: bool, k: int
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -622,12 +630,14 @@ class JointBeliefPolicy(BeliefPolicy):
         model = self._joint()
         p, w = self._state_now(state)
         marg = w @ p @ model._bf
-        out = np.full(len(candidates), np.nan)
-        for i, c in enumerate(candidates):
-            j = model.pos_.get(c.skills[0])
-            if j is not None:
-                g, s = model._guess_slip(j, c.difficulty, k)
-                out[i] = marg[j] * (1.0 - s) + (1.0 - marg[j]) * g
+        n = len(candidates)
+        js = np.fromiter((model.pos_.get(c.skills[0], -1) for c in candidates), dtype=np.int64, count=n)
+        known = js >= 0
+        j = js[known]
+        difficulty = np.fromiter((c.difficulty for c in candidates), dtype=float, count=n)[known]
+        guess, slip = model.guess_slip_many(j, difficulty, k)
+        out = np.full(n, np.nan)
+        out[known] = marg[j] * (1.0 - slip) + (1.0 - marg[j]) * guess
         return out
 
     def _override(self, candidates: Sequence[Candidate], state: LearnerView, probs: np.ndarray) -> np.ndarray:

@@ -10,6 +10,7 @@ changes them either way. Only confirmed goals whose date has not passed steer th
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -21,6 +22,7 @@ from curriculum.models import Skill
 from learners.errors import Forbidden, InvalidInput, NotFound
 from learners.models import Classroom, Learner, User
 from learners.selectors import classroom_visible, learner_visible
+from tutor.caching import TTLCache
 from tutor.llm.embed import get_embedder
 from tutor.llm.goals import GoalMapper
 from tutor.models import Goal
@@ -131,6 +133,7 @@ def goal_confirm(
         goal.confirmed_by = user
         goal.confirmed_at = timezone.now()
         goal.save()
+        goals_changed()
     return goal
 
 
@@ -148,18 +151,65 @@ def goals_list(
     return qs.prefetch_related("targets").order_by("-id")
 
 
+@dataclass(frozen=True)
+class _LiveGoals:
+    """The target skills of the confirmed goals that count on `day`, by learner and by classroom."""
+
+    day: date
+    by_learner: dict[int, frozenset[int]]
+    by_classroom: dict[int, frozenset[int]]
+
+
+def _read_live_goals(day: date) -> _LiveGoals:
+    by_learner: dict[int, set[int]] = {}
+    by_classroom: dict[int, set[int]] = {}
+    rows = Goal.targets.through.objects.filter(
+        Q(goal__due__isnull=True) | Q(goal__due__gte=day), goal__status=Goal.Status.CONFIRMED
+    ).values_list("goal__learner_id", "goal__classroom_id", "skill_id")
+    for learner_id, classroom_id, skill_id in rows:
+        if learner_id is not None:
+            by_learner.setdefault(learner_id, set()).add(skill_id)
+        if classroom_id is not None:
+            by_classroom.setdefault(classroom_id, set()).add(skill_id)
+    return _LiveGoals(
+        day,
+        {k: frozenset(v) for k, v in by_learner.items()},
+        {k: frozenset(v) for k, v in by_classroom.items()},
+    )
+
+
+# `/next` asks for every decision and a school has few live goals: read them at most once a second per process
+# (another process sees a confirmed goal within the second, this one at once).
+_live_cache = TTLCache(lambda: _read_live_goals(timezone.localdate()), ttl=1.0)
+
+
+def _live_goals(day: date) -> _LiveGoals:
+    live = _live_cache.get()
+    if live.day == day:
+        return live
+    if day == timezone.localdate():  # the date changed since they were read
+        _live_cache.clear()
+        return _live_cache.get()
+    return _read_live_goals(day)
+
+
+def goals_changed() -> None:
+    """Call after confirming a goal."""
+    _live_cache.clear()
+    transaction.on_commit(_live_cache.clear)
+
+
 def goal_targets_for_learner(*, learner_id: int, today: date | None = None) -> frozenset[int]:
     """Skill ids the scheduler should favour: targets of the confirmed, unexpired goals of the learner and of
-    the classrooms they are in (a goal's date counts as a whole day)."""
-    today = today or timezone.localdate()
-    rooms = Classroom.learners.through.objects.filter(learner_id=learner_id).values("classroom_id")
-    goals = Goal.objects.filter(
-        Q(learner_id=learner_id) | Q(classroom_id__in=rooms),
-        Q(due__isnull=True) | Q(due__gte=today),
-        status=Goal.Status.CONFIRMED,
-    )
-    ids = Goal.targets.through.objects.filter(goal__in=goals).values_list("skill_id", flat=True)
-    return frozenset(int(i) for i in ids)
+    the classrooms they are in (a goal's date counts as a whole day). Without classroom goals this costs no
+    query; with them, one for the learner's classrooms."""
+    live = _live_goals(today or timezone.localdate())
+    targets = live.by_learner.get(learner_id, frozenset())
+    if live.by_classroom:
+        rooms = Classroom.learners.through.objects.filter(learner_id=learner_id).values_list("classroom_id", flat=True)
+        for room in rooms:
+            targets = targets | live.by_classroom.get(room, frozenset())
+    return targets
 
 
 def goal_out(goal: Goal) -> dict[str, Any]:
