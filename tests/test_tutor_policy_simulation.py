@@ -2,12 +2,15 @@
 ids, recorded as versions with explicit parameters, gated by off-policy evaluation on the real log, and served."""
 
 import io
+from datetime import timedelta
 
 import numpy as np
 import pytest
+from django.db.models import F
 
 from curriculum.selectors import curriculum_snapshot
 from learners.errors import InvalidInput
+from learners.models import Learner
 from tests.test_tutor_policy_training import play
 from tutor.models import PolicyVersion
 from tutor.policy.registry import load_policy
@@ -103,3 +106,58 @@ def test_belief_model_is_fitted_on_the_real_log_once_it_is_big_enough(course, se
     if kind == "joint":
         steps = fitted["refine"]["steps"]
         assert steps[-1]["loglik"] >= steps[0]["loglik"]
+        # Everybody answered today in one sitting: no session has ended and nobody has quit, so the session
+        # model stays the simulator pilot's.
+        kept = st["joint_sessions_log"]
+        assert (kept["learners"], kept["quit"]) == (8, 0) and "sessions that end" in kept["skipped"]
+        pilot = st["joint_sessions"]
+        assert policy.sessions_ is None if "skipped" in pilot else policy.sessions_.to_dict() == pilot
+
+
+def test_joint_session_model_is_fitted_on_the_real_log_with_the_quit_rule(course, settings, monkeypatch):
+    """Learners silent for longer than TUTOR_QUIT_AFTER_DAYS have quit: with some of them, and learners who came
+    back after a pause, the joint policy's session model is fitted on the service's own log."""
+    from learners.models import Attempt
+    from tutor.services import policy_simulation
+
+    settings.TUTOR_EXPLORE = 0.1
+    play(8, 12)
+    day = timedelta(days=1)
+    for k, learner in enumerate(Learner.objects.order_by("id")):
+        ids = list(Attempt.objects.filter(learner=learner).order_by("id").values_list("id", flat=True))
+        # Two sessions two days apart; the first four learners had them 40 days ago and never came back.
+        away = 40 * day if k < 4 else 0 * day
+        Attempt.objects.filter(pk__in=ids[:6]).update(created_at=F("created_at") - 2 * day - away)
+        Attempt.objects.filter(pk__in=ids[6:]).update(created_at=F("created_at") - away)
+    monkeypatch.setattr(policy_simulation, "MIN_CALIBRATION_ATTEMPTS", 50)
+    out = policy_train(kind="joint", n_boot=30, min_decisions=30, training=TINY)
+    st = out.version.ope_report["simulator_training"]
+    fitted = st["joint_sessions"]
+    assert fitted["source"] == "the service's attempt log" and (fitted["learners"], fitted["quit"]) == (8, 4)
+    assert "joint_sessions_log" not in st
+    policy = load_policy("joint", io.BytesIO(bytes(out.version.params)))
+    about = ("source", "quit_after_days", "learners", "quit")
+    assert policy.sessions_.to_dict() == {k: v for k, v in fitted.items() if k not in about}
+    assert policy.sessions_.quit_rise(5) != 0.0
+    # With a longer silence before counting a learner as gone, nobody has quit.
+    answers, quit = policy_simulation.sessions_from_log(policy_simulation.attempt_log()[0], quit_after_days=60.0)
+    assert len(quit) == 8 and not any(quit.values()) and len(answers[0]) == 96
+
+
+def test_sessions_from_log_counts_answers_once_and_quits_by_silence():
+    from learners.tracing.base import AttemptLog
+    from tutor.services.policy_simulation import sessions_from_log
+
+    d = 86400.0
+    log = AttemptLog.from_rows(
+        learner=[1, 1, 1, 2, 2, 3],
+        item=[5, 5, 6, 5, 6, 7],
+        skill=[10, 11, 10, 10, 10, 12],
+        correct=[0, 0, 1, 1, 0, 1],
+        attempt=[1, 1, 2, 3, 4, 5],  # learner 1's first answer is tagged with two skills: one row counts
+        timestamp=[0.0, 0.0, 60.0, 0.0, 40 * d, 39 * d],
+    )
+    (learner, correct, time), quit = sessions_from_log(log, quit_after_days=28)
+    assert learner.tolist() == [1, 1, 2, 2, 3] and correct.tolist() == [False, True, True, False, True]
+    assert time.tolist() == [0.0, 60.0, 0.0, 40 * d, 39 * d]
+    assert quit == {1: True, 2: False, 3: False}

@@ -7,7 +7,8 @@ it was trained on. The simulated learners are calibrated on the service's own at
 answers (`tutor.sim.calibration.calibrate`), otherwise they keep the defaults calibrated on ASSISTments 2009. The
 training itself is the benchmark's (`tutor.sim.experiment.prepare`): the tracer the policies read is BKT fitted on
 a pilot log of the exploring v0 policy, learned policies are fitted on training seeds; the belief policy's knowledge
-model is refitted on the real attempt log when it is big enough to calibrate on. Whether the result may serve
+model is refitted on the real attempt log when it is big enough to calibrate on, and so is the joint policy's session
+model (a learner silent for `TUTOR_QUIT_AFTER_DAYS` before the log's newest answer has quit). Whether the result may serve
 is decided elsewhere, on the real decision log (`policy_training.policy_train` gates it by off-policy evaluation).
 """
 
@@ -18,6 +19,7 @@ from dataclasses import fields, replace
 from typing import Any
 
 import numpy as np
+from django.conf import settings
 
 from curriculum.selectors import CurriculumSnapshot, curriculum_snapshot
 from learners.errors import InvalidInput
@@ -84,6 +86,13 @@ def simulator_params(*, min_attempts: int | None = None) -> tuple[SimParams, dic
     }, log
 
 
+def _first_rows(log: AttemptLog) -> np.ndarray:
+    """One row per answer: a multi-skill answer's first skill, as the policies count."""
+    first = np.ones(len(log.attempt), dtype=bool)
+    first[1:] = log.attempt[1:] != log.attempt[:-1]
+    return first
+
+
 def belief_model_from_log(
     snapshot: CurriculumSnapshot, log: AttemptLog, *, joint: bool = False
 ) -> tuple[Any, dict[str, Any]]:
@@ -92,8 +101,7 @@ def belief_model_from_log(
     joint policy's model: that fit refined on the joint likelihood."""
     from tutor.policy.belief import BeliefModel
 
-    first = np.ones(len(log.attempt), dtype=bool)
-    first[1:] = log.attempt[1:] != log.attempt[:-1]  # multi-skill answers: their first skill, as the policy counts
+    first = _first_rows(log)
     known = np.array([int(i) in snapshot.items_by_id for i in log.item], dtype=bool)
     rows = np.flatnonzero(first & known & np.isin(log.skill, list(snapshot.graph.skills)))
     difficulty = np.array([snapshot.items_by_id[int(i)].difficulty for i in log.item[rows]], dtype=np.float64)
@@ -106,6 +114,21 @@ def belief_model_from_log(
         model = JointModel.from_model(model, rate_sd=ExperimentConfig().joint_rate_sd).refine(*answers)
         report["refine"] = model.refine_
     return model, report
+
+
+def sessions_from_log(log: AttemptLog, *, quit_after_days: float) -> tuple[tuple[np.ndarray, ...], dict[int, bool]]:
+    """The session model's inputs from the service's attempt log: (learner, correct, time) of each answer, and
+    who quit: a learner whose last answer is more than `quit_after_days` older than the log's newest answer.
+    The others' last sessions are cut by the end of the log and say nothing about quitting."""
+    rows = np.flatnonzero(_first_rows(log) & np.isfinite(log.timestamp))
+    learner, correct, time = log.learner[rows], log.correct[rows].astype(bool), log.timestamp[rows]
+    if len(rows) == 0:
+        return (learner, correct, time), {}
+    last: dict[int, float] = {}
+    for who, t in zip(learner.tolist(), time.tolist(), strict=True):
+        last[who] = max(t, last.get(who, t))
+    end = float(time.max())
+    return (learner, correct, time), {who: end - t > quit_after_days * 86400.0 for who, t in last.items()}
 
 
 def training_config(kind: str, training: dict[str, Any] | None = None) -> ExperimentConfig:
@@ -153,6 +176,18 @@ def policy_train_simulated(
         model, fit_report = belief_model_from_log(snapshot, log, joint=kind == "joint")
         policy.fit(model)  # type: ignore[attr-defined]
         prepared.report[f"{kind}_model"] = {**model.to_dict(), **fit_report, "source": "the service's attempt log"}
+        if kind == "joint":
+            # When sessions end and who quits, from the real log too; a log without both quitters and learners
+            # who came back keeps the simulator pilot's session model.
+            days = float(settings.TUTOR_QUIT_AFTER_DAYS)
+            answers, quit = sessions_from_log(log, quit_after_days=days)
+            about = {"source": "the service's attempt log", "quit_after_days": days, "learners": len(quit),
+                     "quit": sum(quit.values())}  # fmt: skip
+            try:
+                policy.fit_sessions(*answers, quit)  # type: ignore[attr-defined]
+                prepared.report["joint_sessions"] = {**policy.sessions_.to_dict(), **about}  # type: ignore[attr-defined]
+            except ValueError as exc:
+                prepared.report["joint_sessions_log"] = {**about, "skipped": str(exc)}
     report = {
         "simulator": sim_report,
         "course": {"skills": course.n_skills, "items": course.n_items},
