@@ -8,9 +8,11 @@ serves the API in this process; simulated learners (tutor.sim) answer through ur
 first and logs decisions; the bandit is then trained from that log and the simulator-trained kinds (planner,
 hierarchical, ppo) in the simulator over the demo course (`policy_train`, sizes from `--training`), and each policy
 in `--policies` is activated in turn (whatever OPE said: this measures latency) and measured the same way. Prints
-p50/p99 and their ratio to the baseline. With `--untimed N` every learner first answers N exercises through the
-API untimed (without dropout, so that all of them get there): the steady state of a server whose learners have
-long logs, past the window of answers a policy sees (`tutor.services.learner_history.WINDOW`) when N exceeds it.
+p50/p99 and their ratio to the baseline; with one server, also the full collections of the cycle collector in the
+process while each policy was measured (how many, the longest pause). The server runs `tutor.wsgi.application`, the
+production entry point (`TUTOR_GC_FREEZE=0` runs it without freezing what startup left alive). With `--untimed N`
+every learner first answers N exercises through the API untimed (without dropout, so that all of them get there):
+the steady state of a server whose learners have long logs, past the window of answers a policy sees (`tutor.services.learner_history.WINDOW`) when N exceeds it.
 With `--servers K` (K > 1) the API is served instead by K `runserver` processes over the same database and each
 request goes to one of them at random, as behind a load balancer: every process serves every learner, so most
 decisions find answers that another process recorded since.
@@ -19,12 +21,14 @@ decisions find answers that another process recorded since.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +52,6 @@ def main(argv: list[str] | None = None) -> int:
 
     setup_demo_database()
     from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
-    from django.core.wsgi import get_wsgi_application
 
     from learners.services import user_create
     from tutor.embedded import web_server_wait
@@ -84,20 +87,41 @@ def main(argv: list[str] | None = None) -> int:
         base: str | list[str] = bases
     else:
         server = ThreadedWSGIServer(("127.0.0.1", 0), Quiet)
-        server.set_app(get_wsgi_application())
+        from tutor.wsgi import application  # the production entry point (it freezes what startup left alive)
+
+        server.set_app(application)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         base = f"http://127.0.0.1:{server.server_address[1]}"
 
+    # Full collections of the cycle collector in this process (one server: the server's) while a policy is
+    # measured: each one pauses every request in flight.
+    pauses: list[float] = []
+    started: list[float] = []
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if info["generation"] == 2:
+            if phase == "start":
+                started.append(time.perf_counter())
+            elif started:
+                pauses.append((time.perf_counter() - started.pop()) * 1000)
+
+    gc.callbacks.append(on_gc)
+
     def measure(label: str, seed: int) -> dict[str, Any]:
         params = SimParams().with_(dropout=0.0, frustration=0.0) if args.untimed else None
+        pauses.clear()
         out = simulate_http(base_url=base, admin_token=token, n_learners=args.learners, steps=args.steps,
                             ks=(args.steps,), seed=seed, params=params, untimed_steps=args.untimed)
         out.pop("learner_ids")
         out["policy"] = label
+        if server is not None:
+            out["full_gc"] = {"n": len(pauses), "max_ms": round(max(pauses, default=0.0), 1),
+                              "frozen": gc.get_freeze_count()}
         if not args.json:
+            gc_note = (f"  full gc x{len(pauses)} (max {max(pauses, default=0.0):.0f} ms)" if server is not None else "")
             print(f"{label:<10} next p50 {out['next_ms']['p50']:6.1f} ms  p99 {out['next_ms']['p99']:6.1f} ms   "
                   f"attempt p50 {out['attempt_ms']['p50']:6.1f} ms  p99 {out['attempt_ms']['p99']:6.1f} ms  "
-                  f"(n={out['next_ms']['n']})", flush=True)
+                  f"(n={out['next_ms']['n']}){gc_note}", flush=True)
         return out
 
     results = {"mastery": measure("mastery", 1)}

@@ -194,6 +194,8 @@ TUTOR_HISTORY_CACHE = int(os.environ.get("TUTOR_HISTORY_CACHE", "512"))
 # Belief policies write a learner's filter state every this many answers (tutor.services.belief_checkpoints): a
 # process meeting the learner for the first time filters at most this many answers instead of their history.
 TUTOR_BELIEF_CHECKPOINT_EVERY = int(os.environ.get("TUTOR_BELIEF_CHECKPOINT_EVERY", "20"))
+# tutor/wsgi.py moves what startup leaves alive out of the cycle collector's way (0 turns that off).
+TUTOR_GC_FREEZE = os.environ.get("TUTOR_GC_FREEZE", "1") != "0"
 # A learner whose last answer is this many days older than the attempt log's newest has quit: the joint policy's
 # session model (when sessions end, how a run of failures raises quitting) is fitted on the log with that rule.
 TUTOR_QUIT_AFTER_DAYS = float(os.environ.get("TUTOR_QUIT_AFTER_DAYS", "28"))
