@@ -12,7 +12,8 @@ p50/p99 and their ratio to the baseline; with one server, also the full collecti
 process while each policy was measured (how many, the longest pause). The server runs `tutor.wsgi.application`, the
 production entry point (`TUTOR_GC_FREEZE=0` runs it without freezing what startup left alive). With `--untimed N`
 every learner first answers N exercises through the API untimed (without dropout, so that all of them get there):
-the steady state of a server whose learners have long logs, past the window of answers a policy sees (`tutor.services.learner_history.WINDOW`) when N exceeds it.
+the steady state of a server whose learners have long logs, past the window of answers a policy sees
+(`tutor.services.learner_history.WINDOW`) when N exceeds it.
 With `--servers K` (K > 1) the API is served instead by K `runserver` processes over the same database and each
 request goes to one of them at random, as behind a load balancer: every process serves every learner, so most
 decisions find answers that another process recorded since.
@@ -118,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
             out["full_gc"] = {"n": len(pauses), "max_ms": round(max(pauses, default=0.0), 1),
                               "frozen": gc.get_freeze_count()}
         if not args.json:
-            gc_note = (f"  full gc x{len(pauses)} (max {max(pauses, default=0.0):.0f} ms)" if server is not None else "")
+            longest = max(pauses, default=0.0)
+            gc_note = f"  full gc x{len(pauses)} (max {longest:.0f} ms)" if server is not None else ""
             print(f"{label:<10} next p50 {out['next_ms']['p50']:6.1f} ms  p99 {out['next_ms']['p99']:6.1f} ms   "
                   f"attempt p50 {out['attempt_ms']['p50']:6.1f} ms  p99 {out['attempt_ms']['p99']:6.1f} ms  "
                   f"(n={out['next_ms']['n']}){gc_note}", flush=True)

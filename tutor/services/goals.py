@@ -206,8 +206,8 @@ def goal_targets_for_learner(*, learner_id: int, today: date | None = None) -> f
     live = _live_goals(today or timezone.localdate())
     targets = live.by_learner.get(learner_id, frozenset())
     if live.by_classroom:
-        rooms = Classroom.learners.through.objects.filter(learner_id=learner_id).values_list("classroom_id", flat=True)
-        for room in rooms:
+        rooms = Classroom.learners.through.objects.filter(learner_id=learner_id)
+        for room in rooms.values_list("classroom_id", flat=True):
             targets = targets | live.by_classroom.get(room, frozenset())
     return targets
 

@@ -7,9 +7,10 @@ it was trained on. The simulated learners are calibrated on the service's own at
 answers (`tutor.sim.calibration.calibrate`), otherwise they keep the defaults calibrated on ASSISTments 2009. The
 training itself is the benchmark's (`tutor.sim.experiment.prepare`): the tracer the policies read is BKT fitted on
 a pilot log of the exploring v0 policy, learned policies are fitted on training seeds; the belief policy's knowledge
-model is refitted on the real attempt log when it is big enough to calibrate on, and so is the joint policy's session
-model (a learner silent for `TUTOR_QUIT_AFTER_DAYS` before the log's newest answer has quit). Whether the result may serve
-is decided elsewhere, on the real decision log (`policy_training.policy_train` gates it by off-policy evaluation).
+model is refitted on the real attempt log when it is big enough to calibrate on, and so is the joint policy's
+session model (a learner silent for `TUTOR_QUIT_AFTER_DAYS` before the log's newest answer has quit). Whether the
+result may serve is decided elsewhere, on the real decision log (`policy_training.policy_train` gates it by
+off-policy evaluation).
 """
 
 from __future__ import annotations
