@@ -2,8 +2,10 @@ import numpy as np
 import pytest
 
 from tutor.policy.ope import (
+    AnswerRewardModel,
     LoggedDecisions,
     bootstrap_ci,
+    clustered_dr,
     doubly_robust,
     effective_sample_size,
     evaluate,
@@ -78,7 +80,7 @@ def test_bootstrap_interval_covers_and_groups_widen_it():
 def test_evaluate_reports_all_estimators():
     rng = np.random.default_rng(3)
     out = evaluate(bandit_log(3000, rng, MU), n_boot=50)
-    assert set(out) == {"ips", "snips", "dr", "ess"}
+    assert set(out) == {"ips", "snips", "dr", "ess"}  # no clusters given: no clustered estimator
     for k in ("ips", "snips", "dr"):
         lo, hi = out[k]["ci95"]
         assert lo <= out[k]["value"] <= hi
@@ -87,3 +89,107 @@ def test_evaluate_reports_all_estimators():
 def test_zero_propensity_is_refused():
     with pytest.raises(ValueError, match="positive"):
         LoggedDecisions(reward=np.ones(2), propensity=np.array([0.5, 0.0]), target_prob=np.ones(2))
+
+
+# Clusters of actions (skills of items): 4 clusters of 8 items. The reward depends on the context and cluster
+# (unknown to the model) plus an item effect within the cluster.
+N_CLUSTERS, PER_CLUSTER = 4, 8
+CLUSTER_MEAN = np.array([[0.1, 0.4, 0.6, 0.3], [0.5, 0.2, 0.3, 0.7]])  # (context, cluster)
+ITEM_EFFECT = np.tile(np.linspace(-0.15, 0.15, PER_CLUSTER), N_CLUSTERS)  # within-cluster differences
+CLUSTER_OF = np.repeat(np.arange(N_CLUSTERS), PER_CLUSTER)
+# A nearly deterministic target: one item of one cluster per context (plus a little spread).
+TARGET_ITEMS = np.full((2, N_CLUSTERS * PER_CLUSTER), 0.1 / 31)
+TARGET_ITEMS[0, 2 * PER_CLUSTER + 7] = 0.9
+TARGET_ITEMS[1, 0 * PER_CLUSTER + 1] = 0.9
+TARGET_ITEMS /= TARGET_ITEMS.sum(axis=1, keepdims=True)
+MEAN_ITEMS = CLUSTER_MEAN[:, CLUSTER_OF] + ITEM_EFFECT[None, :]
+CLUSTER_VALUE = float(0.5 * (TARGET_ITEMS * MEAN_ITEMS).sum())
+
+
+def clustered_log(n: int, rng: np.random.Generator, q: np.ndarray) -> LoggedDecisions:
+    """Uniform logging over the 32 items; `q` (2, 32) is the reward model."""
+    n_items = N_CLUSTERS * PER_CLUSTER
+    x = rng.integers(0, 2, size=n)
+    a = rng.integers(0, n_items, size=n)
+    r = MEAN_ITEMS[x, a] + 0.3 * rng.standard_normal(n)
+    same = CLUSTER_OF[None, :] == CLUSTER_OF[a][:, None]  # (n, items): items of the served item's cluster
+    return LoggedDecisions(
+        reward=r,
+        propensity=np.full(n, 1.0 / n_items),
+        target_prob=TARGET_ITEMS[x, a],
+        q_chosen=q[x, a],
+        q_target=(TARGET_ITEMS[x] * q[x]).sum(axis=1),
+        cluster_propensity=np.full(n, PER_CLUSTER / n_items),
+        cluster_target_prob=(TARGET_ITEMS[x] * same).sum(axis=1),
+    )
+
+
+def test_clustered_dr_is_unbiased_when_the_model_knows_the_differences_within_a_cluster():
+    rng = np.random.default_rng(4)
+    # Right about items within a cluster, wrong about every cluster's level: local correctness.
+    local_q = np.tile(0.5 + ITEM_EFFECT, (2, 1))
+    cdr_runs = np.array([clustered_dr(clustered_log(400, rng, local_q)) for _ in range(2000)])
+    dr_runs = np.array([doubly_robust(clustered_log(400, rng, local_q)) for _ in range(2000)])
+    se = cdr_runs.std() / np.sqrt(len(cdr_runs))
+    assert abs(cdr_runs.mean() - CLUSTER_VALUE) < 3.5 * se
+    assert abs(dr_runs.mean() - CLUSTER_VALUE) < 3.5 * dr_runs.std() / np.sqrt(len(dr_runs))
+    # Weights of 4 at most instead of 29: a far smaller spread.
+    assert cdr_runs.std() < 0.5 * dr_runs.std()
+
+
+def test_clustered_dr_is_biased_when_the_model_misses_the_differences_within_a_cluster():
+    rng = np.random.default_rng(5)
+    flat_q = np.full((2, N_CLUSTERS * PER_CLUSTER), 0.5)  # no item effect: local correctness fails
+    big = clustered_log(400_000, rng, flat_q)
+    # The target picks the best item of one cluster (effect +0.15) in one context and the second worst of another
+    # (-0.11) in the other, each with probability 0.9. Cluster averages miss both effects: a bias of about
+    # 0.5 x 0.9 x (-0.15 + 0.11) = -0.02. Item-level DR stays right.
+    assert abs(clustered_dr(big) - CLUSTER_VALUE) > 0.01
+    assert doubly_robust(big) == pytest.approx(CLUSTER_VALUE, abs=0.005)
+
+
+def test_the_fast_bootstrap_matches_resampling_rows():
+    rng = np.random.default_rng(6)
+    local_q = np.tile(0.5 + ITEM_EFFECT, (2, 1))
+    data = clustered_log(3000, rng, local_q)
+    groups = rng.integers(0, 150, size=len(data))
+    for fn in (ips, snips, doubly_robust, clustered_dr):
+        fast = bootstrap_ci(fn, data, n_boot=60, groups=groups, random_state=1)
+        rows = bootstrap_ci(lambda d, fn=fn: fn(d), data, n_boot=60, groups=groups, random_state=1)  # generic
+        assert fast == pytest.approx(rows, rel=1e-9, abs=1e-12)
+
+
+def test_evaluate_adds_the_clustered_estimator_and_its_effective_sample():
+    rng = np.random.default_rng(7)
+    out = evaluate(clustered_log(3000, rng, np.tile(0.5 + ITEM_EFFECT, (2, 1))), n_boot=50)
+    assert set(out) == {"ips", "snips", "dr", "cdr", "ess", "ess_clustered"}
+    assert out["ess_clustered"]["value"] > 4 * out["ess"]["value"]
+
+
+def test_cluster_columns_are_checked():
+    one = np.ones(2)
+    with pytest.raises(ValueError, match="go together"):
+        LoggedDecisions(reward=one, propensity=one / 2, target_prob=one, cluster_propensity=one)
+    with pytest.raises(ValueError, match="cannot be below"):
+        LoggedDecisions(
+            reward=one, propensity=one / 2, target_prob=one, cluster_propensity=one / 4, cluster_target_prob=one
+        )
+
+
+def test_answer_reward_model_learns_p_right_and_mixes_the_two_gains():
+    rng = np.random.default_rng(8)
+    n = 20_000
+    difficulty = rng.uniform(-1, 1, n)
+    p_tracer = rng.uniform(0.2, 0.9, n)  # a prediction that ignores difficulty
+    logit = np.log(p_tracer / (1 - p_tracer)) - 0.8 * difficulty
+    correct = rng.random(n) < 1 / (1 + np.exp(-logit))
+    x = np.column_stack([np.ones(n), difficulty, p_tracer])
+    model = AnswerRewardModel(p_column=2).fit(x, correct)
+    probe = np.array([[1.0, -1.0, 0.5], [1.0, 1.0, 0.5]])
+    p = model.p_right(probe)
+    assert p[0] == pytest.approx(1 / (1 + np.exp(-0.8)), abs=0.03)
+    assert p[1] == pytest.approx(1 / (1 + np.exp(0.8)), abs=0.03)
+    q = model.predict(probe, up=np.array([0.1, 0.1]), down=np.array([-0.2, -0.2]))
+    assert q == pytest.approx(-0.2 + 0.3 * p)
+    with pytest.raises(ValueError, match="correct"):
+        AnswerRewardModel().fit(x[:10], np.ones(10, dtype=bool))
