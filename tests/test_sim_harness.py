@@ -46,7 +46,7 @@ def test_decision_logs_of_learner_groups_concatenate(setting):
     def logged(n, seed):
         r = run_policy(
             MasteryLearningPolicy(epsilon=0.5), setting, n, seed, log=True, shadows={"random": RandomPolicy()},
-            features=candidate_features, q_model=lambda x: x[:, 1],
+            features=candidate_features, q_model=lambda x, up, down: x[:, 1],
         )
         return r.log
 
@@ -86,6 +86,13 @@ def test_decision_log_and_shadow_truth(setting):
     assert np.all((lg.propensity > 0) & (lg.propensity <= 1))
     assert np.allclose(lg.target_prob["random"], 1.0 / (setting.course.n_items - np.minimum(lg.step, 3)))
     assert np.all(np.isfinite(lg.truth["random"]))
+    # The served item's skill: mastery learning serves within its focus skill, so the skill's logging probability
+    # is at least that of the item; uniform gives a skill its share of the candidates (3 items a skill, less
+    # those in the window).
+    assert lg.skill_propensity is not None and np.all(lg.skill_propensity >= lg.propensity - 1e-12)
+    share = lg.target_skill_prob["random"] / lg.target_prob["random"]
+    assert np.allclose(share, np.round(share)) and set(np.round(share)) <= {1.0, 2.0, 3.0}
+    assert (np.round(share) == 3).any()  # a skill is more than its item
     log = attempt_log(lg, setting)
     assert len(log) == len(lg.item)
     assert np.all(np.diff(log.learner) >= 0)
@@ -101,6 +108,25 @@ def test_expected_gain_matches_the_tracker_update(setting):
     assert np.allclose(g1, post1 + (1 - post1) * b.learn - m)
     assert np.all(g0 < g1)
     assert np.allclose(expected_gain(m, skills, np.full(4, 0.5), setting), (g0 + g1) / 2)
+
+
+def test_reward_model_sees_the_tracer_gain_of_either_answer(setting):
+    seen = []
+
+    def q_model(feats, up, down):
+        seen.append((feats, up, down))
+        return down + (up - down) * feats[:, 14]  # the tracer's P(correct) column
+
+    lg = run_policy(
+        RandomPolicy(), setting, 6, seed=3, log=True, features=candidate_features, q_model=q_model
+    ).log
+    assert lg is not None and lg.q_chosen is not None and len(seen) == len(lg.item)
+    for (feats, up, down), x, q, r, ok in zip(seen, lg.features, lg.q_chosen, lg.reward, lg.correct, strict=True):
+        k = int(np.flatnonzero((feats == x).all(axis=1))[0])  # the served candidate
+        assert np.all(up >= down)
+        assert down[k] - 1e-12 <= q <= up[k] + 1e-12
+        # The logged reward is the gain of the answer given: up if right, down if wrong.
+        assert r == pytest.approx(up[k] if ok else down[k], abs=1e-9)
 
 
 def test_summary_intervals():

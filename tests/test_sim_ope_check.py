@@ -45,9 +45,11 @@ def test_ope_check_reads_every_chunk(one_worker):
     for name in ("random", "mastery"):
         row = one_worker[name]
         assert row["truth"] > 0
-        for k in ("ips", "snips", "dr"):
+        for k in ("ips", "snips", "dr", "cdr"):
             lo, hi = row[k]["ci95"]
             assert lo <= row[k]["value"] <= hi
+        # Weights on the served item's skill are no larger than on the item (a skill holds the item).
+        assert row["ess_clustered"] >= row["ess"] * 0.999
 
 
 def test_ope_check_does_not_depend_on_the_number_of_workers(one_worker):

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from learners.tracing.bkt import BKT
-from tutor.policy.bandit import ContextualBanditPolicy, RidgeModel
+from tutor.policy.bandit import ContextualBanditPolicy
 from tutor.policy.base import MasteryLearningPolicy, Policy
 from tutor.policy.baselines import ExpertOrderPolicy, ExploringPolicy, RandomPolicy
 from tutor.policy.belief import BeliefModel, BeliefPolicy
@@ -33,7 +33,7 @@ from tutor.policy.deeprl import PPOPolicy
 from tutor.policy.features import FEATURE_NAMES, candidate_features, graph_index
 from tutor.policy.hierarchical import HierarchicalPolicy
 from tutor.policy.joint import JointBeliefPolicy, JointModel
-from tutor.policy.ope import LoggedDecisions, evaluate
+from tutor.policy.ope import AnswerRewardModel, LoggedDecisions, evaluate
 from tutor.policy.planner import PlannerPolicy
 from tutor.policy.spaced import SpacedReviewPolicy
 from tutor.policy.zpdes import ZPDESPolicy
@@ -51,6 +51,7 @@ TRAIN_SEED = 10_000  # training seeds start here; evaluation seeds are small int
 BELIEF_GRID: dict[str, tuple[Any, ...]] = {"mode": ("gain",), "done": (0.95, 0.97), "unlock": (0.93, 0.95)}
 # The joint policy's gate (P(prerequisites known | skill unknown)) searched likewise (see tutor.policy.joint).
 JOINT_GRID: dict[str, tuple[Any, ...]] = {"unlock": (0.6, 0.7), "lookahead": (0, 3)}
+OPE_ESTIMATORS = ("ips", "snips", "dr", "cdr")
 
 
 @dataclass(frozen=True)
@@ -70,11 +71,13 @@ class ExperimentConfig:
     ppo_envs: int = 256
     tune_learners: int = 200
     tune: bool = True
-    # 4,000 x 150 exercises: about 580,000 logged decisions, in chunks of `ope_chunk` learners run by `workers`
-    # processes. A nearly deterministic policy keeps an effective sample of about 1% of them under 50% uniform
-    # logging, and the answer's own noise in the reward makes its estimate's standard error about 5% at this size
-    # (500 learners left `joint` 20% off with an interval that covered the truth; docs/decisions/0004).
-    ope_learners: int = 4000
+    # 8,000 x 150 exercises: about 1.16 million logged decisions, in chunks of `ope_chunk` learners run by
+    # `workers` processes. A nearly deterministic policy keeps an effective sample of about 1% of them under 50%
+    # uniform logging; weights on the served item's skill (the clustered estimator) keep about five times that.
+    # The answer's own noise in the reward sets the standard error: 4,000 learners left the fixed syllabus, whose
+    # value is a tenth of the others', 27-32% off with item weights (docs/decisions/0004).
+    ope_learners: int = 8000
+    ope_pilot_learners: int = 1000  # the reward model's log (an independent one of the same exploring policy)
     ope_chunk: int = 500
     ope_horizon: int = 150
     joint_learners: int = 150  # learners of the pilot log the joint model's refinement reads
@@ -94,6 +97,7 @@ class ExperimentConfig:
             ppo_envs=32,
             tune=False,
             ope_learners=30,
+            ope_pilot_learners=30,
             ope_horizon=60,
             joint_learners=10,
         )
@@ -385,11 +389,11 @@ def _ope_chunk(job: tuple[int, int, int, bool]) -> tuple[int, DecisionLog]:
     return k, lg
 
 
-def _logged(config: ExperimentConfig, seed: int, shadowed: bool) -> DecisionLog:
-    """The exploring policy's log of `config.ope_learners` learners, run in chunks of `config.ope_chunk` (chunk k
-    on seed `seed + 100_000 k`, so the log is the same whatever the number of workers) in `config.workers`
-    processes (`_in_workers`)."""
-    n, size = config.ope_learners, max(1, config.ope_chunk)
+def _logged(config: ExperimentConfig, seed: int, shadowed: bool, n: int) -> DecisionLog:
+    """The exploring policy's log of `n` learners, run in chunks of `config.ope_chunk` (chunk k on seed
+    `seed + 100_000 k`, so the log is the same whatever the number of workers) in `config.workers` processes
+    (`_in_workers`)."""
+    size = max(1, config.ope_chunk)
     sizes = [min(size, n - start) for start in range(0, n, size)]
     jobs = [(k, seed + 100_000 * k, m, shadowed) for k, m in enumerate(sizes)]
     logs = dict(_in_workers(_ope_chunk, jobs, config.workers))
@@ -399,22 +403,26 @@ def _logged(config: ExperimentConfig, seed: int, shadowed: bool) -> DecisionLog:
 def ope_check(prepared: Prepared, config: ExperimentConfig, log: Log = _quiet) -> dict[str, Any]:
     """Estimate every policy's per-decision value (immediate tracer gain) from a log of the exploring policy,
     and compare with the value of running it on the same contexts in the simulator (exact expectation from the
-    true state). The reward model for doubly robust is fitted on an independent pilot log."""
+    true state). The reward model of the doubly robust estimators (`AnswerRewardModel`: P(right) from the
+    candidate features, the gain if right and if wrong from the tracer) is fitted on an independent pilot log."""
     _JOBS.update(
         ope_setting=replace(prepared.setting, horizon=config.ope_horizon),
         ope_logging=ExploringPolicy(MasteryLearningPolicy(), epsilon=config.ope_epsilon),
         ope_shadows=prepared.policies,
     )
     t0 = time.perf_counter()
-    pilot = _logged(config, TRAIN_SEED + 3, shadowed=False)
-    _JOBS["ope_q"] = RidgeModel(alpha=10.0).fit(pilot.features, pilot.reward).predict
-    lg = _logged(config, TRAIN_SEED + 4, shadowed=True)
+    pilot = _logged(config, TRAIN_SEED + 3, False, config.ope_pilot_learners)
+    p_col = FEATURE_NAMES.index("p_correct")
+    _JOBS["ope_q"] = AnswerRewardModel(p_column=p_col).fit(pilot.features, pilot.correct).predict
+    lg = _logged(config, TRAIN_SEED + 4, True, config.ope_learners)
     assert lg.q_chosen is not None
+    assert lg.skill_propensity is not None
     log(f"OPE log: {len(lg.item)} decisions of {config.ope_learners} learners ({time.perf_counter() - t0:.1f}s)")
     out: dict[str, Any] = {
         "decisions": len(lg.item),
         "learners": config.ope_learners,
         "logging_policy": f"mastery + uniform(epsilon={config.ope_epsilon})",
+        "reward_model": f"AnswerRewardModel on {len(pilot.item)} decisions of {config.ope_pilot_learners} learners",
     }
     for name in prepared.policies:
         data = LoggedDecisions(
@@ -423,16 +431,19 @@ def ope_check(prepared: Prepared, config: ExperimentConfig, log: Log = _quiet) -
             target_prob=lg.target_prob[name],
             q_chosen=lg.q_chosen,
             q_target=lg.target_q[name],
+            cluster_propensity=lg.skill_propensity,
+            cluster_target_prob=lg.target_skill_prob[name],
         )
         est = evaluate(data, n_boot=100, groups=lg.learner)
         truth = float(lg.truth[name].mean())
-        row: dict[str, Any] = {"truth": truth, "ess": est["ess"]["value"]}
-        for k in ("ips", "snips", "dr"):
+        row: dict[str, Any] = {
+            "truth": truth,
+            "ess": est["ess"]["value"],
+            "ess_clustered": est["ess_clustered"]["value"],
+        }
+        for k in OPE_ESTIMATORS:
             v = float(est[k]["value"])  # type: ignore[arg-type]
             row[k] = {"value": v, "ci95": est[k]["ci95"], "rel_error": abs(v - truth) / abs(truth)}
         out[name] = row
-        log(
-            f"  OPE {name}: truth {truth:.4f} ips {row['ips']['value']:.4f} snips {row['snips']['value']:.4f} "
-            f"dr {row['dr']['value']:.4f}"
-        )
+        log(f"  OPE {name}: truth {truth:.4f} " + " ".join(f"{k} {row[k]['value']:.4f}" for k in OPE_ESTIMATORS))
     return out

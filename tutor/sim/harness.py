@@ -34,7 +34,9 @@ class DecisionLog:
     `reward` is the measured learning gain: the change of the tracer's mastery of the item's skills caused by the
     answer (posterior and learning transition). `truth` holds, per shadow policy, the expected reward of that
     policy at this context computed from the true state (what running it here would earn on average), and
-    `target_prob`/`target_q` hold its probability of the logged item and its expected q-hat for doubly robust.
+    `target_prob`/`target_q` hold its probability of the logged item and its expected q-hat for doubly robust;
+    `skill_propensity` and `target_skill_prob` are the logging and shadow probabilities of the logged item's
+    primary skill (every candidate of that skill together), the clusters of the clustered estimator.
     """
 
     learner: np.ndarray
@@ -52,6 +54,8 @@ class DecisionLog:
     truth: dict[str, np.ndarray] = field(default_factory=dict)
     q_chosen: np.ndarray | None = None
     time: np.ndarray | None = None  # seconds, the learner's clock when the item was served (as logged)
+    skill_propensity: np.ndarray | None = None  # logging probability of the served item's primary skill
+    target_skill_prob: dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
     def concat(cls, logs: Sequence[DecisionLog], sizes: Sequence[int]) -> DecisionLog:
@@ -109,15 +113,24 @@ class RunResult:
         return np.where(self.mastery_step >= 0, self.mastery_step, self.horizon).astype(np.float64)
 
 
-def expected_gain(
-    tracker_m: np.ndarray, items_skill: np.ndarray, p_true: np.ndarray, setting: Setting
-) -> np.ndarray:
-    """Expected immediate tracer gain of serving each item, under the true P(correct): ground truth for OPE."""
+def tracer_gains(
+    tracker_m: np.ndarray, items_skill: np.ndarray, setting: Setting
+) -> tuple[np.ndarray, np.ndarray]:
+    """The tracer's gain of serving each item if the answer is right and if it is wrong: the reward is one of the
+    two, known before the answer."""
     b = setting.bkt
     m = tracker_m[items_skill]
     g, s, lr, f = b.guess[items_skill], b.slip[items_skill], b.learn[items_skill], b.forget[items_skill]
     up = bkt_transition(bkt_posterior(m, np.ones_like(m, dtype=bool), g, s), lr, f) - m
     down = bkt_transition(bkt_posterior(m, np.zeros_like(m, dtype=bool), g, s), lr, f) - m
+    return up, down
+
+
+def expected_gain(
+    tracker_m: np.ndarray, items_skill: np.ndarray, p_true: np.ndarray, setting: Setting
+) -> np.ndarray:
+    """Expected immediate tracer gain of serving each item, under the true P(correct): ground truth for OPE."""
+    up, down = tracer_gains(tracker_m, items_skill, setting)
     return np.asarray(p_true * up + (1.0 - p_true) * down)
 
 
@@ -131,14 +144,14 @@ def run_policy(
     log: bool = False,
     shadows: Mapping[str, Policy] | None = None,
     features: FeatureFn | None = None,
-    q_model: Callable[[np.ndarray], np.ndarray] | None = None,
+    q_model: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None,
     skill_features: bool = False,
 ) -> RunResult:
     """Run `policy` for `setting.horizon` exercises on `n_learners` learners of `seed`.
 
     With `log`, decisions are recorded (and, per shadow policy, its probabilities and the ground-truth expected
-    reward at each logged context, for off-policy evaluation; `q_model` maps candidate features to a reward
-    estimate for the doubly robust estimator).
+    reward at each logged context, for off-policy evaluation; `q_model` maps candidate features and the tracer's
+    gain if right and if wrong (`tracer_gains`) to a reward estimate for the doubly robust estimators).
     """
     import time
 
@@ -166,6 +179,8 @@ def run_policy(
     rec_qc: list[float] = []
     rec_time: list[float] = []
     rec_sf: list[np.ndarray] = []
+    rec_sp: list[float] = []
+    t_skill: dict[str, list[float]] = {k: [] for k in shadows}
     t_prob: dict[str, list[float]] = {k: [] for k in shadows}
     t_q: dict[str, list[float]] = {k: [] for k in shadows}
     truth: dict[str, list[float]] = {k: [] for k in shadows}
@@ -196,6 +211,9 @@ def run_policy(
                 rec["propensity"].append(decision.propensity)  # type: ignore[arg-type]
                 rec["p_hat"].append(float(pc[k, pos]))  # type: ignore[arg-type]
                 cand_pos = np.array([env.item_position(c.item) for c in cands])
+                same_skill = primary[cand_pos] == primary[pos]
+                logged = decision.probabilities
+                rec_sp.append(sum(logged.get(c.item, 0.0) for c, s in zip(cands, same_skill, strict=True) if s))
                 feats = features(cands, view) if features is not None else None
                 if feats is not None:
                     chosen_idx = int(np.flatnonzero(cand_pos == pos)[0])
@@ -206,7 +224,11 @@ def run_policy(
                         first = np.unique(cs, return_index=True)
                         block[first[0]] = feats[first[1]]
                         rec_sf.append(block)
-                    qs = q_model(feats) if q_model is not None else None
+                    if q_model is not None:
+                        up, down = tracer_gains(m_before[k], primary[cand_pos], setting)
+                        qs = q_model(feats, up, down)
+                    else:
+                        qs = None
                     if qs is not None:
                         rec_qc.append(float(qs[chosen_idx]))
                 else:
@@ -216,6 +238,7 @@ def run_policy(
                     for sname, sp in shadows.items():
                         probs = sp.distribution(cands, view)
                         t_prob[sname].append(float(probs[cand_pos == pos].sum()))
+                        t_skill[sname].append(float(probs[same_skill].sum()))
                         truth[sname].append(float(probs @ gains))
                         t_q[sname].append(float(probs @ qs) if qs is not None else 0.0)
         known_now = env.sim.state.known[rows]
@@ -257,6 +280,8 @@ def run_policy(
             q_chosen=np.asarray(rec_qc) if rec_qc else None,
             skill_features=np.stack(rec_sf) if rec_sf else None,
             time=np.asarray(rec_time, dtype=np.float64),
+            skill_propensity=np.asarray(rec_sp, dtype=np.float64),
+            target_skill_prob={k: np.asarray(v) for k, v in t_skill.items()},
         )
     return RunResult(
         policy=str(name or getattr(policy, "name", type(policy).__name__)),
