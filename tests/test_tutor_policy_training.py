@@ -11,7 +11,7 @@ from tutor.apiclient import wrong_response
 from tutor.models import PolicyVersion
 from tutor.services.evaluation import logged_decisions
 from tutor.services.policies import policy_active, served
-from tutor.services.policy_training import decision_contexts, policy_train
+from tutor.services.policy_training import _features, decision_contexts, ope_dataset, policy_train
 from tutor.services.scheduling import decision_next
 
 pytestmark = pytest.mark.django_db
@@ -45,6 +45,17 @@ def test_contexts_rebuild_the_logging_distribution_exactly(course, settings):
     for c in contexts:
         probs = logging_policy.distribution(c.candidates, c.view)
         assert probs[c.chosen] == pytest.approx(c.decision.propensity, rel=1e-9)
+    # The served item's skill: its logging probability, summed from the logged candidates, is what the logging
+    # policy gives that skill now; on its own log every clustered weight is 1.
+    from tutor.policy.bandit import RidgeModel
+
+    feats = _features(contexts)
+    chosen_x = np.array([x[c.chosen] for c, x in zip(contexts, feats, strict=True)])
+    q = RidgeModel(10.0).fit(chosen_x, np.zeros(len(contexts)))
+    data = ope_dataset(logging_policy, contexts, feats, q)
+    assert data.cluster_propensity is not None and data.cluster_target_prob is not None
+    assert np.allclose(data.cluster_target_prob, data.cluster_propensity, rtol=1e-9)
+    assert np.all(data.cluster_propensity >= data.propensity) and np.any(data.cluster_propensity > data.propensity)
 
 
 def test_train_bandit_records_ope_and_is_idempotent(course, settings):
@@ -54,7 +65,7 @@ def test_train_bandit_records_ope_and_is_idempotent(course, settings):
     assert first.created and first.version is not None
     report = first.version.ope_report
     assert report["decisions"] == 96
-    assert set(report["candidate"]) >= {"ips", "snips", "dr", "ess"}
+    assert set(report["candidate"]) >= {"ips", "snips", "dr", "cdr", "ess", "ess_clustered"}
     # The active (logging) policy evaluated on its own log: every weight is 1, so IPS is the logged mean.
     assert report["active"]["ips"]["value"] == pytest.approx(report["logged_mean_reward"], rel=1e-9)
     lower = report["candidate"]["dr"]["ci95"][0]
@@ -73,3 +84,15 @@ def test_not_enough_data_and_unknown_kind(course):
 
     with pytest.raises(InvalidInput, match="kind"):
         policy_train(kind="nope")
+    with pytest.raises(InvalidInput, match="estimator") as err:
+        policy_train(kind="bandit", estimator="dm")
+    assert "cdr" in str(err.value)
+
+
+def test_the_gate_can_use_the_clustered_estimator(course, settings):
+    settings.TUTOR_EXPLORE = 0.1
+    play(8, 12)
+    out = policy_train(kind="bandit", n_boot=50, estimator="cdr")
+    report = out.report
+    assert report["estimator"] == "cdr" and "cdr" in report["rule"]
+    assert out.activated == (report["candidate"]["cdr"]["ci95"][0] > report["active"]["cdr"]["value"])

@@ -3,8 +3,9 @@
 For every answered decision the context the policy saw is rebuilt (candidate set with the tracer's predictions
 as logged, mastery as logged, the learner's earlier answers from the attempt log), so a candidate policy's
 probability of the logged item can be computed. The candidate's value is estimated with IPS, self-normalised
-IPS and doubly robust estimators (reward: the learning gain of the answer), with bootstrap intervals clustered
-by learner; it is activated only if its lower bound beats the active policy's estimate on the same log.
+IPS, doubly robust and clustered doubly robust estimators (reward: the learning gain of the answer; clusters: the
+served item's skill, see `tutor.policy.ope`), with bootstrap intervals clustered by learner; it is activated only
+if its lower bound beats the active policy's estimate on the same log (by doubly robust unless told otherwise).
 Activation happens in one transaction after everything else, so a worker killed mid-run activates nothing; the
 version key (name, trained_through_decision_id) makes a re-run a no-op.
 """
@@ -97,20 +98,35 @@ def _features(contexts: list[Context]) -> list[np.ndarray]:
     return [candidate_features(c.candidates, c.view) for c in contexts]
 
 
+def _same_skill(c: Context) -> np.ndarray:
+    """Candidates whose first skill is the served item's: the cluster of the clustered estimator."""
+    skills = c.candidates[c.chosen].skills
+    first = skills[0] if skills else None
+    return np.array([(cand.skills[0] if cand.skills else None) == first for cand in c.candidates])
+
+
 def ope_dataset(policy: Policy, contexts: list[Context], feats: list[np.ndarray], q: RidgeModel) -> ope.LoggedDecisions:
-    target_prob, q_chosen, q_target = [], [], []
+    target_prob, q_chosen, q_target, cluster_prob, cluster_target = [], [], [], [], []
     for c, x in zip(contexts, feats, strict=True):
         probs = policy.distribution(c.candidates, c.view)
         qs = q.predict(x)
+        same = _same_skill(c)
+        logged = {item: p for item, p, _ in c.decision.candidates}
         target_prob.append(float(probs[c.chosen]))
         q_chosen.append(float(qs[c.chosen]))
         q_target.append(float(np.dot(probs, qs)))
+        cluster_target.append(float(probs[same].sum()))
+        # The logging probability of the skill; never below the served item's own, which the row carries.
+        in_skill = sum(logged.get(cand.item, 0.0) for cand, s in zip(c.candidates, same, strict=True) if s)
+        cluster_prob.append(max(in_skill, c.decision.propensity))
     return ope.LoggedDecisions(
         reward=np.array([c.decision.gain for c in contexts]),
         propensity=np.array([c.decision.propensity for c in contexts]),
         target_prob=np.array(target_prob),
         q_chosen=np.array(q_chosen),
         q_target=np.array(q_target),
+        cluster_propensity=np.array(cluster_prob),
+        cluster_target_prob=np.array(cluster_target),
     )
 
 
@@ -141,6 +157,8 @@ def policy_train(
     curriculum (`training` overrides the simulator's sizes, see `policy_simulation.SERVICE_TRAINING`)."""
     if kind not in POLICIES:
         raise InvalidInput("kind", f"unknown policy {kind!r}; known: {', '.join(sorted(POLICIES))}")
+    if estimator not in ope.ESTIMATORS:
+        raise InvalidInput("estimator", f"unknown estimator {estimator!r}; known: {', '.join(ope.ESTIMATORS)}")
     report_progress = progress or (lambda stage, fraction: None)
     hyper = dict(hyperparameters or {})
     if kind in SIM_TRAINED and hyper:
