@@ -319,3 +319,13 @@ def test_save_load_keeps_the_session_model():
     fails = [Outcome(10, (1,), False, 45.0 * k, 0.0) for k in range(2)]
     view = LearnerView(graph=GRAPH, mastery={}, history=fails, now=90.0)
     assert np.array_equal(policy.distribution(CANDS, view), again.distribution(CANDS, view))
+
+
+def test_an_extreme_item_fit_does_not_overflow_the_filter():
+    """A model fitted on too little data can put its item fit far out; the learning multiplier stays finite."""
+    from tutor.policy.belief import FIT_CAP, item_fit, item_fit_many
+
+    g = {"fit_linear": 900.0, "fit_quadratic": 5.0}
+    assert item_fit(g, 1.0) == pytest.approx(np.exp(FIT_CAP))
+    assert item_fit({"fit_linear": 0.5, "fit_quadratic": -0.5}, 0.4) == pytest.approx(np.exp(0.2 - 0.08))
+    assert np.all(np.isfinite(item_fit_many(g, np.array([-1.0, 0.0, 1.0]))))

@@ -70,6 +70,19 @@ from tutor.policy.base import Candidate, Decision, LearnerView, Outcome, Policy,
 DAY = 86400.0
 SESSION_GAP = 3600.0  # a pause longer than this starts a new session
 FATIGUE_SCALE = 25.0  # fatigue is per 25 answers into a session
+# The item-fit exponent's bound: far beyond any fitted value (|fit| is about 1 over the difficulty range), so a
+# model fitted on too little data to pin its item fit down cannot overflow the filter.
+FIT_CAP = 30.0
+
+
+def item_fit(g: Mapping[str, float], d: float) -> float:
+    """exp(fit_linear d + fit_quadratic d^2), the learning multiplier of an item of difficulty d, bounded."""
+    return math.exp(max(-FIT_CAP, min(FIT_CAP, g["fit_linear"] * d + g["fit_quadratic"] * d * d)))
+
+
+def item_fit_many(g: Mapping[str, float], d: np.ndarray) -> np.ndarray:
+    """`item_fit` over an array of difficulties."""
+    return np.asarray(np.exp(np.clip(g["fit_linear"] * d + g["fit_quadratic"] * d * d, -FIT_CAP, FIT_CAP)))
 GLOBAL_KEYS = (
     "difficulty_effect",
     "fatigue",
@@ -232,7 +245,7 @@ class BeliefModel:
         p = m * lk + (1.0 - m) * lu
         st.loglik += math.log(max(p, 1e-300))
         post = m * lk / max(p, 1e-300)
-        expo = self._rate[st.c] * math.exp(g["fit_linear"] * difficulty + g["fit_quadratic"] * difficulty**2)
+        expo = self._rate[st.c] * item_fit(g, difficulty)
         rho = g["prereq"]
         for q in self._pre[j]:
             vq = self._value(st, q, time)
@@ -769,7 +782,7 @@ class BeliefPolicy(Policy):
             if jc is None:
                 continue
             d = c.difficulty
-            expo = rate * ready[jc] * math.exp(g["fit_linear"] * d + g["fit_quadratic"] * d * d)
+            expo = rate * ready[jc] * item_fit(g, d)
             out[k] = (1.0 - bl[jc]) * (1.0 - math.exp(model._lt[jc] * expo))
         return out
 

@@ -51,7 +51,18 @@ import numpy as np
 
 from curriculum.graph import SkillGraph
 from tutor.policy.base import Candidate, LearnerView, grid_search
-from tutor.policy.belief import DAY, FATIGUE_SCALE, SESSION_GAP, BeliefModel, BeliefPolicy, _logit, _pad, _sig
+from tutor.policy.belief import (
+    DAY,
+    FATIGUE_SCALE,
+    SESSION_GAP,
+    BeliefModel,
+    BeliefPolicy,
+    _logit,
+    _pad,
+    _sig,
+    item_fit,
+    item_fit_many,
+)
 from tutor.policy.sessions import SessionModel
 
 MAX_SKILLS = 14  # 2^14 states per learner: beyond that the exact filter is not the right tool
@@ -265,7 +276,7 @@ class JointModel(BeliefModel):
         total = q.sum(axis=1)
         q /= np.maximum(total, 1e-300)[:, None]
         g = self.globals_
-        expo = math.exp(g["fit_linear"] * difficulty + g["fit_quadratic"] * difficulty**2)
+        expo = item_fit(g, difficulty)
         learn = 1.0 - np.exp(self._lt[j] * expo * self._crate[:, None] * self._rho_x[j][None, :])
         moved = np.where(self._bt[j], 0.0, q * learn)
         return q - moved + moved[:, self._flip[j]], total
@@ -335,7 +346,7 @@ class JointModel(BeliefModel):
             total = p.sum(axis=2)  # (n, C)
             ll += np.where(mask[:, None], np.log(np.maximum(total, 1e-300)), 0.0)
             p /= np.maximum(total, 1e-300)[:, :, None]
-            expo = np.exp(g["fit_linear"] * dif + g["fit_quadratic"] * dif * dif)
+            expo = item_fit_many(g, dif)
             learn = 1.0 - np.exp(lt[j][:, None, None] * expo[:, None, None] * rate * self._rho_x[j][:, None, :])
             moved = np.where(bj | ~mask[:, None, None], 0.0, p * learn)
             flip = np.broadcast_to(self._flip[j][:, None, :], moved.shape)
@@ -503,7 +514,7 @@ class JointBeliefPolicy(BeliefPolicy):
         model = self._joint()
         g = model.globals_
         d = np.array([c.difficulty for c in candidates], dtype=np.float64)
-        expo = np.exp(g["fit_linear"] * d + g["fit_quadratic"] * d * d)
+        expo = item_fit_many(g, d)
         jj = np.maximum(j, 0)
         lt = np.asarray(model._lt)[jj]
         # (C, n, K+1): the chance a practice teaches, per class, candidate and number of missing prerequisites.
