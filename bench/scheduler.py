@@ -216,14 +216,15 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(
             f"{'policy':<13}{'truth':>9}{'IPS':>9}{'SNIPS':>9}{'DR':>9}{'CDR':>9}"
-            f"{'DR err':>9}{'CDR err':>9}{'ESS':>9}{'ESS skill':>11}"
+            f"{'DR err':>9}{'CDR err':>9}{'chosen':>8}{'its err':>9}{'ESS':>9}{'ESS skill':>11}"
         )
         for name in prepared.policies:
             r = ope[name]
             print(
                 f"{name:<13}{r['truth']:>9.4f}{r['ips']['value']:>9.4f}{r['snips']['value']:>9.4f}"
                 f"{r['dr']['value']:>9.4f}{r['cdr']['value']:>9.4f}{r['dr']['rel_error']:>9.1%}"
-                f"{r['cdr']['rel_error']:>9.1%}{r['ess']:>9.0f}{r['ess_clustered']:>11.0f}"
+                f"{r['cdr']['rel_error']:>9.1%}{r['selected']['estimator']:>8}{r['selected']['rel_error']:>9.1%}"
+                f"{r['ess']:>9.0f}{r['ess_clustered']:>11.0f}"
             )
     if args.plot:
         print(f"\nplot: {args.plot}")

@@ -162,7 +162,7 @@ def test_the_fast_bootstrap_matches_resampling_rows():
 def test_evaluate_adds_the_clustered_estimator_and_its_effective_sample():
     rng = np.random.default_rng(7)
     out = evaluate(clustered_log(3000, rng, np.tile(0.5 + ITEM_EFFECT, (2, 1))), n_boot=50)
-    assert set(out) == {"ips", "snips", "dr", "cdr", "ess", "ess_clustered"}
+    assert set(out) == {"ips", "snips", "dr", "cdr", "selected", "ess", "ess_clustered"}
     assert out["ess_clustered"]["value"] > 4 * out["ess"]["value"]
 
 
@@ -193,3 +193,17 @@ def test_answer_reward_model_learns_p_right_and_mixes_the_two_gains():
     assert q == pytest.approx(-0.2 + 0.3 * p)
     with pytest.raises(ValueError, match="correct"):
         AnswerRewardModel().fit(x[:10], np.ones(10, dtype=bool))
+
+
+def test_selection_keeps_the_clustered_estimate_unless_the_unclustered_interval_excludes_it():
+    from tutor.policy.ope import select_estimator
+
+    agree = {"cdr": {"ci95": [0.045, 0.055]}, "dr": {"ci95": [0.049, 0.073]}}
+    assert select_estimator(agree, ("cdr", "dr")) == "cdr"
+    apart = {"cdr": {"ci95": [0.018, 0.021]}, "dr": {"ci95": [0.024, 0.029]}}
+    assert select_estimator(apart, ("cdr", "dr")) == "dr"
+    # On a log where the model misses the differences within a cluster, the bias shows and DR is chosen.
+    rng = np.random.default_rng(9)
+    out = evaluate(clustered_log(100_000, rng, np.full((2, N_CLUSTERS * PER_CLUSTER), 0.5)), n_boot=60)
+    assert out["selected"]["estimator"] == "dr"
+    assert abs(out["selected"]["value"] - CLUSTER_VALUE) < 0.01

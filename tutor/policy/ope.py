@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -216,10 +217,24 @@ def evaluate(
         lo, hi = bootstrap_ci(fn, data, n_boot=n_boot, groups=groups, random_state=random_state)
         out[name] = {"value": fn(data), "ci95": [lo, hi]}
     out["ess"] = {"value": effective_sample_size(data)}
+    if "cdr" in out and "dr" in out:
+        pick = select_estimator(out, ("cdr", "dr"))
+        out["selected"] = {"estimator": pick, **out[pick]}  # type: ignore[dict-item]
     if data.cluster_propensity is not None and data.cluster_target_prob is not None:
         clustered = replace(data, propensity=data.cluster_propensity, target_prob=data.cluster_target_prob)
         out["ess_clustered"] = {"value": effective_sample_size(clustered)}
     return out
+
+
+def select_estimator(results: dict[str, dict[str, Any]], order: tuple[str, ...]) -> str:
+    """Lepski-style choice between estimators ordered from the least variance to the least bias (SLOPE, Su,
+    Srinath & Krishnamurthy 2020): the first whose 95% interval overlaps the interval of every later one. The
+    clustered estimator is taken unless the unclustered one's interval says its bias shows."""
+    for k, name in enumerate(order):
+        lo, hi = results[name]["ci95"]
+        if all(lo <= results[o]["ci95"][1] and results[o]["ci95"][0] <= hi for o in order[k + 1 :]):
+            return name
+    return order[-1]
 
 
 class AnswerRewardModel:
