@@ -211,6 +211,8 @@ def run_policy(
                 rec["propensity"].append(decision.propensity)  # type: ignore[arg-type]
                 rec["p_hat"].append(float(pc[k, pos]))  # type: ignore[arg-type]
                 cand_pos = np.array([env.item_position(c.item) for c in cands])
+                if shadows or q_model is not None:
+                    up, down = tracer_gains(m_before[k], primary[cand_pos], setting)
                 same_skill = primary[cand_pos] == primary[pos]
                 logged = decision.probabilities
                 rec_sp.append(sum(logged.get(c.item, 0.0) for c, s in zip(cands, same_skill, strict=True) if s))
@@ -224,17 +226,14 @@ def run_policy(
                         first = np.unique(cs, return_index=True)
                         block[first[0]] = feats[first[1]]
                         rec_sf.append(block)
-                    if q_model is not None:
-                        up, down = tracer_gains(m_before[k], primary[cand_pos], setting)
-                        qs = q_model(feats, up, down)
-                    else:
-                        qs = None
+                    qs = q_model(feats, up, down) if q_model is not None else None
                     if qs is not None:
                         rec_qc.append(float(qs[chosen_idx]))
                 else:
                     qs = None
                 if shadows:
-                    gains = expected_gain(m_before[k], primary[cand_pos], p_true_all[k, cand_pos], setting)
+                    p_true = p_true_all[k, cand_pos]
+                    gains = p_true * up + (1.0 - p_true) * down  # expected_gain, sharing up and down
                     for sname, sp in shadows.items():
                         probs = sp.distribution(cands, view)
                         t_prob[sname].append(float(probs[cand_pos == pos].sum()))
