@@ -16,6 +16,7 @@ def train_policy(
     hyperparameters: dict[str, Any] | None = None,
     through_decision_id: int | None = None,
     training: dict[str, Any] | None = None,
+    estimator: str = "dr",
 ) -> dict[str, Any]:
     """Train a candidate (from the decision log, or in the simulator over this curriculum for planner, hierarchical
     and PPO) and activate it if off-policy evaluation on the decision log says it is better.
@@ -29,7 +30,7 @@ def train_policy(
 
     out = policy_train(
         kind=kind, hyperparameters=hyperparameters, through_decision_id=through_decision_id, progress=progress,
-        training=training,
+        training=training, estimator=estimator,
     )
     return {
         "version_id": out.version.pk if out.version else None,

@@ -86,7 +86,7 @@ def test_not_enough_data_and_unknown_kind(course):
         policy_train(kind="nope")
     with pytest.raises(InvalidInput, match="estimator") as err:
         policy_train(kind="bandit", estimator="dm")
-    assert "cdr" in str(err.value)
+    assert "cdr" in str(err.value) and "selected" in str(err.value)
 
 
 def test_the_gate_can_use_the_clustered_estimator(course, settings):
@@ -96,3 +96,43 @@ def test_the_gate_can_use_the_clustered_estimator(course, settings):
     report = out.report
     assert report["estimator"] == "cdr" and "cdr" in report["rule"]
     assert out.activated == (report["candidate"]["cdr"]["ci95"][0] > report["active"]["cdr"]["value"])
+
+
+def test_the_gate_can_use_the_selection_between_estimators(course, settings):
+    settings.TUTOR_EXPLORE = 0.1
+    play(8, 12)
+    out = policy_train(kind="bandit", n_boot=50, estimator="selected")
+    report = out.report
+    picks = {report[side]["selected"]["estimator"] for side in ("candidate", "active")}
+    used = "cdr" if picks == {"cdr"} else "dr"
+    assert report["asked_estimator"] == "selected" and report["estimator"] == used
+    assert out.activated == (report["candidate"][used]["ci95"][0] > report["active"][used]["value"])
+
+
+def test_the_selected_gate_judges_both_policies_by_one_estimator():
+    from tutor.services.policy_training import gate_estimator
+
+    cdr, dr = {"selected": {"estimator": "cdr"}}, {"selected": {"estimator": "dr"}}
+    assert gate_estimator("selected", cdr, cdr) == "cdr"
+    assert gate_estimator("selected", cdr, dr) == "dr"
+    assert gate_estimator("selected", dr, cdr) == "dr"
+    assert gate_estimator("selected", {}, cdr) == "dr"  # no clustered estimate for the candidate
+    assert gate_estimator("ips", cdr, cdr) == "ips"
+
+
+def test_the_policy_command_passes_the_gate_estimator_and_refuses_an_unknown_one(course, settings):
+    import io
+    import json as json_
+
+    from django.core.management import CommandError, call_command
+
+    settings.TUTOR_EXPLORE = 0.1
+    play(8, 12)
+    with pytest.raises(CommandError, match="estimator"):
+        call_command("policy", "train", "bandit", "--estimator", "dm", "--async")
+    out = io.StringIO()
+    call_command("policy", "train", "bandit", "--estimator", "selected", stdout=out)
+    printed = json_.loads(out.getvalue())
+    version = PolicyVersion.objects.get(pk=printed["version_id"])
+    assert version.ope_report["asked_estimator"] == "selected"
+    assert version.ope_report["estimator"] in {"cdr", "dr"}

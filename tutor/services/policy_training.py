@@ -138,6 +138,23 @@ class TrainOutcome:
     report: dict[str, Any]
 
 
+def check_estimator(name: str) -> None:
+    """`InvalidInput("estimator")` unless `name` is an estimator the gate knows."""
+    if name not in ope.ESTIMATORS and name != "selected":
+        known = ", ".join([*ope.ESTIMATORS, "selected"])
+        raise InvalidInput("estimator", f"unknown estimator {name!r}; known: {known}")
+
+
+def gate_estimator(asked: str, candidate: dict[str, Any], active: dict[str, Any]) -> str:
+    """The estimator the gate compares both policies by. `selected`: the clustered one where the selection between
+    clustered and plain doubly robust (`ope.select_estimator`) takes it for both the candidate and the active
+    policy, plain doubly robust otherwise, so that both sides are always judged by the same estimator."""
+    if asked != "selected":
+        return asked
+    picks = {side.get("selected", {}).get("estimator") for side in (candidate, active)}
+    return "cdr" if picks == {"cdr"} else "dr"
+
+
 def policy_train(
     *,
     kind: str,
@@ -157,8 +174,7 @@ def policy_train(
     curriculum (`training` overrides the simulator's sizes, see `policy_simulation.SERVICE_TRAINING`)."""
     if kind not in POLICIES:
         raise InvalidInput("kind", f"unknown policy {kind!r}; known: {', '.join(sorted(POLICIES))}")
-    if estimator not in ope.ESTIMATORS:
-        raise InvalidInput("estimator", f"unknown estimator {estimator!r}; known: {', '.join(ope.ESTIMATORS)}")
+    check_estimator(estimator)
     report_progress = progress or (lambda stage, fraction: None)
     hyper = dict(hyperparameters or {})
     if kind in SIM_TRAINED and hyper:
@@ -203,18 +219,20 @@ def policy_train(
     cand_eval = ope.evaluate(cand_data, n_boot=n_boot, groups=groups)
     _, active_policy, active_name = policy_active()
     act_eval = ope.evaluate(ope_dataset(served(active_policy), contexts, feats, q), n_boot=n_boot, groups=groups)
-    lower = float(cand_eval[estimator]["ci95"][0])  # type: ignore[index]
-    baseline = float(act_eval[estimator]["value"])  # type: ignore[arg-type]
+    used = gate_estimator(estimator, cand_eval, act_eval)
+    lower = float(cand_eval[used]["ci95"][0])  # type: ignore[index]
+    baseline = float(act_eval[used]["value"])  # type: ignore[arg-type]
     better = lower > baseline
     report = {
         "decisions": len(contexts),
         "through_decision_id": last,
-        "estimator": estimator,
+        "estimator": used,
+        "asked_estimator": estimator,
         "candidate": cand_eval,
         "active": {"name": active_name, **act_eval},
         "logged_mean_reward": float(rewards.mean()),
         "activated": better,
-        "rule": f"activate when the candidate's {estimator} lower 95% bound > the active policy's {estimator}",
+        "rule": f"activate when the candidate's {used} lower 95% bound > the active policy's {used}",
     }
     if sim_report is not None:
         report["simulator_training"] = sim_report

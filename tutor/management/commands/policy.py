@@ -34,6 +34,9 @@ class Command(BaseCommand):
         p.add_argument("--through-decision", type=int)
         p.add_argument("--training", default="{}",
                        help="JSON object: simulator sizes for planner/hierarchical/ppo (e.g. {\"ppo_iterations\": 50})")
+        p.add_argument("--estimator", default="dr",
+                       help="the gate's estimator: ips, snips, dr, cdr, or selected (clustered DR where the "
+                            "selection between clustered and plain DR takes it for both policies)")
         p.add_argument("--async", dest="run_async", action="store_true", help="queue the Celery task instead")
         p = sub.add_parser("report", help="compare policy versions on the decision log")
         p.add_argument("--since-decision", type=int, default=0)
@@ -74,12 +77,15 @@ class Command(BaseCommand):
                 training = json.loads(opts["training"])
             except json.JSONDecodeError as exc:
                 raise CommandError(f"--hyper/--training: {exc}") from exc
+            from tutor.services.policy_training import check_estimator
+
+            check_estimator(opts["estimator"])  # before queueing: a worker's failure would come back late
             if opts["run_async"]:
                 from tasks.policy import train_policy
 
                 result = train_policy.delay(
                     kind=opts["kind"], hyperparameters=hyper, through_decision_id=opts["through_decision"],
-                    training=training,
+                    training=training, estimator=opts["estimator"],
                 )
                 self.stdout.write(json.dumps({"task_id": result.id}))
                 return
@@ -95,7 +101,7 @@ class Command(BaseCommand):
 
             out = policy_train(kind=opts["kind"], hyperparameters=hyper,
                                through_decision_id=opts["through_decision"], progress=progress,
-                               training=training)
+                               training=training, estimator=opts["estimator"])
             bar.close()
             self.stdout.write(json.dumps({"version_id": out.version.pk if out.version else None,
                                           "created": out.created, "activated": out.activated,
