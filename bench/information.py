@@ -58,10 +58,12 @@ class ToldJoint(JointBeliefPolicy):
         return model.at(st, self._now(state)), model.class_weights(st.loglik)
 
 
-def _full_info(env: SchedulingEnv, row: int, candidates: list[Candidate], g: dict[str, float]) -> Decision:
+def _full_info(
+    env: SchedulingEnv, row: int, candidates: list[Candidate], g: dict[str, float], index: dict[int, int]
+) -> Decision:
+    """`index`: skill id -> the course's skill position."""
     known = env.sim.state.known[row]
     prereq = env.sim.prereq
-    index = {s: k for k, s in enumerate(env.course.skill_ids)}
     best, best_v = 0, -1.0
     for k, c in enumerate(candidates):
         j = index[c.skills[0]]
@@ -80,7 +82,9 @@ def run(variant: str, policy: JointBeliefPolicy, setting: Setting, n: int, seed:
     rng = np.random.default_rng([seed, 2])
     model = policy._joint()
     told = ToldJoint(**policy._hyper(), model=model, sessions=policy.sessions_)
-    bits = np.array([1 << model.pos_[s] for s in setting.course.skill_ids], dtype=np.int64)
+    index = {s: k for k, s in enumerate(setting.course.skill_ids)}
+    to_model = [model.pos_[s] for s in setting.course.skill_ids]  # course skill position -> the model's
+    bits = np.array([1 << j for j in to_model], dtype=np.int64)
     n_states = 1 << len(model.skills_)
 
     def code(known: np.ndarray) -> int:
@@ -110,7 +114,7 @@ def run(variant: str, policy: JointBeliefPolicy, setting: Setting, n: int, seed:
         for k, r in enumerate(rows.tolist()):
             cands = env.candidates(r, pc[k], mask[k])
             if variant == "full-info":
-                d = _full_info(env, r, cands, model.globals_)
+                d = _full_info(env, r, cands, model.globals_, index)
             else:
                 told.row = r
                 d = acting.select(cands, env.view(r), rng)
@@ -121,7 +125,7 @@ def run(variant: str, policy: JointBeliefPolicy, setting: Setting, n: int, seed:
             for r in rows.tolist():
                 s = int(primary[items[r]])
                 st = states[r]
-                model.update(st, model.pos_[setting.course.skill_ids[s]], float(difficulty[items[r]]),
+                model.update(st, to_model[s], float(difficulty[items[r]]),
                              bool(correct[r]), float(before[r]))
                 if variant == "everything":
                     st.p = np.zeros_like(st.p)

@@ -444,12 +444,8 @@ def ope_check(prepared: Prepared, config: ExperimentConfig, log: Log = _quiet) -
         for k in OPE_ESTIMATORS:
             v = float(est[k]["value"])  # type: ignore[arg-type]
             row[k] = {"value": v, "ci95": est[k]["ci95"], "rel_error": abs(v - truth) / abs(truth)}
-        sel = est["selected"]
-        row["selected"] = {
-            "estimator": sel["estimator"],
-            "value": float(sel["value"]),  # type: ignore[arg-type]
-            "rel_error": abs(float(sel["value"]) - truth) / abs(truth),  # type: ignore[arg-type]
-        }
+        pick = str(est["selected"]["estimator"])  # one of OPE_ESTIMATORS: its row is already there
+        row["selected"] = {"estimator": pick, "value": row[pick]["value"], "rel_error": row[pick]["rel_error"]}
         out[name] = row
         log(f"  OPE {name}: truth {truth:.4f} " + " ".join(f"{k} {row[k]['value']:.4f}" for k in OPE_ESTIMATORS))
     return out

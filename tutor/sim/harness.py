@@ -126,12 +126,16 @@ def tracer_gains(
     return up, down
 
 
+def mixed_gain(p_right: np.ndarray, up: np.ndarray, down: np.ndarray) -> np.ndarray:
+    """The expected tracer gain from the gains if right and if wrong (`tracer_gains`) and P(right)."""
+    return np.asarray(p_right * up + (1.0 - p_right) * down)
+
+
 def expected_gain(
     tracker_m: np.ndarray, items_skill: np.ndarray, p_true: np.ndarray, setting: Setting
 ) -> np.ndarray:
     """Expected immediate tracer gain of serving each item, under the true P(correct): ground truth for OPE."""
-    up, down = tracer_gains(tracker_m, items_skill, setting)
-    return np.asarray(p_true * up + (1.0 - p_true) * down)
+    return mixed_gain(p_true, *tracer_gains(tracker_m, items_skill, setting))
 
 
 def run_policy(
@@ -232,8 +236,7 @@ def run_policy(
                 else:
                     qs = None
                 if shadows:
-                    p_true = p_true_all[k, cand_pos]
-                    gains = p_true * up + (1.0 - p_true) * down  # expected_gain, sharing up and down
+                    gains = mixed_gain(p_true_all[k, cand_pos], up, down)  # expected_gain, sharing up and down
                     for sname, sp in shadows.items():
                         probs = sp.distribution(cands, view)
                         t_prob[sname].append(float(probs[cand_pos == pos].sum()))
