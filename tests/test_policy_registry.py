@@ -26,8 +26,9 @@ def test_every_policy_is_registered():
         "hierarchical",
         "belief",
         "joint",
+        "pomdp",
     }
-    assert {"bandit", "planner", "ppo", "hierarchical", "belief", "joint"} == LEARNED
+    assert {"bandit", "planner", "ppo", "hierarchical", "belief", "joint", "pomdp"} == LEARNED
 
 
 @pytest.mark.parametrize("name", ["random", "expert", "mastery", "zpdes", "spaced", "explore"])

@@ -22,7 +22,8 @@ from tutor.services.scheduling import decision_next
 
 pytestmark = pytest.mark.django_db
 
-TINY = {"pilot_learners": 20, "pilot_horizon": 30, "tune": False, "horizon": 40, "ppo_iterations": 2, "ppo_envs": 8}
+TINY = {"pilot_learners": 20, "pilot_horizon": 30, "tune": False, "horizon": 40, "ppo_iterations": 2, "ppo_envs": 8,
+        "pomdp_learners": 4, "pomdp_beliefs": 40, "pomdp_iterations": 5}  # fmt: skip
 
 
 def test_course_keeps_database_ids_and_difficulties(course):
@@ -36,7 +37,7 @@ def test_course_keeps_database_ids_and_difficulties(course):
     assert sorted(c.graph.edges()) == sorted(snap.graph.edges())
 
 
-@pytest.mark.parametrize("kind", ["hierarchical", "ppo", "belief", "joint"])
+@pytest.mark.parametrize("kind", ["hierarchical", "ppo", "belief", "joint", "pomdp"])
 def test_train_in_simulator_record_gate_and_serve(course, kind, settings):
     settings.TUTOR_EXPLORE = 0.1
     play(6, 10)

@@ -16,6 +16,7 @@ from tutor.policy.deeprl import PPOPolicy
 from tutor.policy.hierarchical import HierarchicalPolicy
 from tutor.policy.joint import JointBeliefPolicy
 from tutor.policy.planner import PlannerPolicy
+from tutor.policy.pomdp import PlanningPolicy
 from tutor.policy.spaced import SpacedReviewPolicy
 from tutor.policy.zpdes import ZPDESPolicy
 
@@ -35,6 +36,7 @@ POLICIES.update(
             HierarchicalPolicy,
             BeliefPolicy,
             JointBeliefPolicy,
+            PlanningPolicy,
         )
     }
 )
@@ -47,6 +49,7 @@ LEARNED: frozenset[str] = frozenset(
         HierarchicalPolicy.name,
         BeliefPolicy.name,
         JointBeliefPolicy.name,
+        PlanningPolicy.name,
     }
 )
 

@@ -189,6 +189,11 @@ def policy_train_simulated(
                 prepared.report["joint_sessions"] = {**policy.sessions_.to_dict(), **about}  # type: ignore[attr-defined]
             except ValueError as exc:
                 prepared.report["joint_sessions_log"] = {**about, "skipped": str(exc)}
+    if kind == "pomdp" and log is not None:
+        prepared.report["pomdp_model"] = {
+            "source": "the simulator's pilot log",
+            "why": "the plan is made for one model; re-planning on a model fitted to the service's log is not built",
+        }
     report = {
         "simulator": sim_report,
         "course": {"skills": course.n_skills, "items": course.n_items},

@@ -35,6 +35,7 @@ from tutor.policy.hierarchical import HierarchicalPolicy
 from tutor.policy.joint import JointBeliefPolicy, JointModel
 from tutor.policy.ope import AnswerRewardModel, LoggedDecisions, evaluate
 from tutor.policy.planner import PlannerPolicy
+from tutor.policy.pomdp import BeliefRecorder, PlanningPolicy
 from tutor.policy.spaced import SpacedReviewPolicy
 from tutor.policy.zpdes import ZPDESPolicy
 from tutor.sim.course import Course, synthetic_course
@@ -45,7 +46,7 @@ from tutor.sim.rl import SimVecEnv
 from tutor.sim.tracking import BKTParams, bkt_params_from_tracer
 
 BASELINES = ("random", "expert", "mastery", "zpdes", "spaced")
-LEARNED = ("bandit", "planner", "ppo", "hierarchical", "belief", "joint")
+LEARNED = ("bandit", "planner", "ppo", "hierarchical", "belief", "joint", "pomdp")
 TRAIN_SEED = 10_000  # training seeds start here; evaluation seeds are small integers
 # The belief policy's thresholds searched on training learners (see tutor.policy.belief).
 BELIEF_GRID: dict[str, tuple[Any, ...]] = {"mode": ("gain",), "done": (0.95, 0.97), "unlock": (0.93, 0.95)}
@@ -82,6 +83,11 @@ class ExperimentConfig:
     ope_horizon: int = 150
     joint_learners: int = 150  # learners of the pilot log the joint model's refinement reads
     joint_rate_sd: float | None = None  # with a value: learning-rate classes in the joint model (sd to refine)
+    # The belief-space planner (tutor.policy.pomdp): the beliefs `joint` meets on this many training learners, up to
+    # `pomdp_beliefs` of them backed up for `pomdp_iterations` rounds of point-based value iteration.
+    pomdp_learners: int = 300
+    pomdp_beliefs: int = 1500
+    pomdp_iterations: int = 200
     policies: tuple[str, ...] = BASELINES + LEARNED
     workers: int = 1
 
@@ -100,6 +106,9 @@ class ExperimentConfig:
             ope_pilot_learners=30,
             ope_horizon=60,
             joint_learners=10,
+            pomdp_learners=10,
+            pomdp_beliefs=100,
+            pomdp_iterations=30,
         )
 
 
@@ -191,7 +200,7 @@ def prepare(config: ExperimentConfig, setting: Setting, log: Log = _quiet) -> Pr
         policies["zpdes"] = ZPDESPolicy(done=best["done"], unlock=best["unlock"])
         report["zpdes_tuning"] = [{**p, "score": sc} for p, sc in trials]
         log(f"ZPDES tuned: {best} ({time.perf_counter() - t_z:.1f}s)")
-    if wanted & {"bandit", "planner", "hierarchical", "belief", "joint"}:
+    if wanted & {"bandit", "planner", "hierarchical", "belief", "joint", "pomdp"}:
         t1 = time.perf_counter()
         pilot = run_policy(
             ExploringPolicy(MasteryLearningPolicy(), epsilon=config.pilot_epsilon),
@@ -239,7 +248,7 @@ def prepare(config: ExperimentConfig, setting: Setting, log: Log = _quiet) -> Pr
                 f"({time.perf_counter() - t2:.1f}s)"
             )
         policies["hierarchical"] = hier
-        if wanted & {"belief", "joint"}:
+        if wanted & {"belief", "joint", "pomdp"}:
             t4 = time.perf_counter()
             assert lg.time is not None
             answers = (
@@ -265,7 +274,7 @@ def prepare(config: ExperimentConfig, setting: Setting, log: Log = _quiet) -> Pr
                         f"({time.perf_counter() - t5:.1f}s)"
                     )
                 policies["belief"] = belief
-            if "joint" in wanted:
+            if wanted & {"joint", "pomdp"}:
                 t6 = time.perf_counter()
                 joint_model = JointModel.from_model(model, rate_sd=config.joint_rate_sd).refine(
                     *answers, max_learners=config.joint_learners
@@ -289,6 +298,21 @@ def prepare(config: ExperimentConfig, setting: Setting, log: Log = _quiet) -> Pr
                     report["joint_tuning"] = joint.tuning_
                     log(f"joint tuned: unlock={joint.unlock} ({time.perf_counter() - t7:.1f}s)")
                 policies["joint"] = joint
+                if "pomdp" in wanted:
+                    t8 = time.perf_counter()
+                    recorder = BeliefRecorder.of(joint)
+                    run_policy(recorder, setting, config.pomdp_learners, TRAIN_SEED + 5)
+                    beliefs = recorder.sample(config.pomdp_beliefs)
+                    log(f"pomdp: {len(recorder.seen_)} beliefs met by joint, planning over {len(beliefs)}")
+                    pomdp = PlanningPolicy.of(joint).plan(beliefs, config.pomdp_iterations, progress=log)
+                    assert pomdp.planner_ is not None
+                    report["pomdp_planning"] = {
+                        "beliefs": len(beliefs),
+                        "met": len(recorder.seen_),
+                        "history": [{k: round(v, 3) for k, v in h.items()} for h in pomdp.planner_.history_],
+                    }
+                    policies["pomdp"] = pomdp
+                    log(f"pomdp planned ({time.perf_counter() - t8:.1f}s)")
     if "ppo" in wanted:
         t3 = time.perf_counter()
         ppo = PPOPolicy(

@@ -1,0 +1,384 @@
+"""Planning in belief space over the joint model: the schedule as a POMDP, solved by point-based value
+iteration.
+
+`joint` (tutor/policy/joint.py) serves the largest expected immediate gain behind a tuned gate. What it cannot
+weigh is what an answer will tell over the many steps after it: of the 54 exercises between `joint` and the
+same policy told the whole true state, 47 are the price of not seeing whether a practice taught
+(docs/decisions/0004, eleventh-session addendum). A policy that closes part of that gap has to plan over
+beliefs. Here `JointModel` is read as a partially observable Markov decision process:
+
+* states: the 2^S knowledge states; the state that knows every skill costs nothing and is absorbing
+  (forgetting is left out of the plan), every other state costs one exercise, so the value of a belief is the
+  expected (discounted) number of exercises until every skill is known: the benchmark's measure;
+* actions: a skill and an item difficulty (by default the model's best fit for learning and the hardest item,
+  whose right answer is the strongest evidence), `len(difficulties) x S` in all;
+* observations: right or wrong, with the model's guess and slip at a typical position in a session;
+* transitions: the model's learning, exact per state (readiness rho^missing), at the learner classes' mean
+  rate.
+
+Forgetting, fatigue and the learner classes stay in the filter, which tracks the belief exactly as `joint`'s
+does; the plan is made once, offline, for the stationary part.
+
+The value function is the lower envelope of a set of alpha vectors, V(b) = min_i b . alpha_i. It is computed
+by Perseus (Spaan & Vlassis 2005, "Perseus: randomized point-based value iteration for POMDPs"): a fixed set
+of beliefs (those `joint` meets on training learners) is backed up in random order until every belief's value
+has improved, over and over. Values are approached from above, starting from upper bounds: the values of blind
+syllabi (every skill `reps` times in the graph's order, over and over), with discount `discount` < 1 so that
+every bound is finite (0.997: a horizon of a few hundred exercises, the benchmark's 300). Each backup is exact
+at its belief: for each action a and answer o, the alpha vector minimising b . g_{a,o,i}, where g_{a,o,i}(x) =
+discount P(o | x, a) E[alpha_i(x') | x, a]; then the best action's sum, plus the cost.
+
+Decision: the action of the alpha vector that attains V(b) (one matrix-vector product over the alpha vectors),
+the candidate of its skill whose difficulty is nearest the planned one. `joint`'s dropout guard and
+exploration (uniform `epsilon_all` over every candidate, so every candidate has a positive propensity) are
+kept.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from typing import IO, Any, Self
+
+import numpy as np
+
+from tutor.policy.base import Candidate, Decision, LearnerView
+from tutor.policy.belief import FATIGUE_SCALE, item_fit
+from tutor.policy.joint import JointBeliefPolicy, JointModel
+from tutor.policy.sessions import SessionModel
+
+
+def _best_fit(globals_: dict[str, float]) -> float:
+    """The difficulty that teaches most under the model's item fit (its quadratic's peak), within [-1, 1]."""
+    a, q = globals_["fit_linear"], globals_["fit_quadratic"]
+    return float(np.clip(-a / (2.0 * q), -1.0, 1.0)) if q < 0 else (1.0 if a > 0 else -1.0)
+
+
+class BeliefPlanner:
+    """Point-based value iteration (Perseus) for the joint model read as a POMDP (module docstring).
+
+    `difficulties`: the item difficulties an action may ask for (None: the model's best fit and 1.0, the
+    hardest); `position`: answers into the session at which guess and slip are taken; `discount` < 1.
+    After `fit`: `alphas_` (n, 2^S), float32, and `actions_` (n,) their action indices into `action_list_`."""
+
+    def __init__(
+        self,
+        difficulties: Sequence[float] | None = None,
+        position: float = 10.0,
+        discount: float = 0.997,
+        reps: Sequence[int] = (3, 5, 8),
+        batch: int = 128,
+    ) -> None:
+        if not 0.0 < discount < 1.0:
+            raise ValueError("discount must be in (0, 1)")
+        self.difficulties = difficulties
+        self.position = position
+        self.discount = discount
+        self.reps = reps
+        self.batch = batch
+
+    # -- the POMDP ------------------------------------------------------------------------------------------
+    def _build(self, model: JointModel) -> None:
+        g = model.globals_
+        n_sk = len(model.skills_)
+        n = 1 << n_sk
+        diffs = list(self.difficulties) if self.difficulties is not None else [_best_fit(g), 1.0]
+        rate = float(np.exp(model._clogw) @ model._crate)  # the classes' mean learning-rate multiplier
+        right, learn, skill = [], [], []
+        self.action_list_: list[tuple[int, float]] = []
+        for j in range(n_sk):
+            for d in diffs:
+                guess, slip = model._guess_slip(j, d, 0)
+                slip = 1.0 / (
+                    1.0
+                    + math.exp(
+                        -(math.log(slip / (1.0 - slip)) + g["fatigue"] * self.position / FATIGUE_SCALE)
+                    )
+                )
+                right.append(np.where(model._bt[j], 1.0 - slip, guess))
+                chance = 1.0 - np.exp(model._lt[j] * item_fit(g, d) * rate * model._rho_x[j])
+                learn.append(np.where(model._bt[j], 0.0, chance))
+                skill.append(j)
+                self.action_list_.append((j, float(d)))
+        self._right = np.asarray(right, dtype=np.float32)  # (A, N): P(right | x)
+        self._learn = np.asarray(learn, dtype=np.float32)  # (A, N): P(the practised skill is learned | x)
+        self._skill = np.asarray(skill)
+        self._flip = model._flip  # (S, N): x with skill j's bit flipped
+        self._cost = np.ones(n, dtype=np.float32)
+        self._cost[n - 1] = 0.0
+
+    def _g(self, alphas: np.ndarray) -> np.ndarray:
+        """(A, 2, n, N): discount x P(o | x, a) x E[alpha(x') | x, a] for every action, answer and vector."""
+        n_act = len(self.action_list_)
+        out = np.empty((n_act, 2, alphas.shape[0], alphas.shape[1]), dtype=np.float32)
+        flipped: dict[int, np.ndarray] = {}
+        for a in range(n_act):
+            j = int(self._skill[a])
+            if j not in flipped:
+                flipped = {j: alphas[:, self._flip[j]] - alphas}
+            nxt = alphas + self._learn[a] * flipped[j]
+            out[a, 0] = nxt * (self.discount * self._right[a])
+            out[a, 1] = nxt * (self.discount * (1.0 - self._right[a]))
+        return out
+
+    def _backup(self, beliefs: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Exact backups at `beliefs` (m, N): new alpha vectors (m, N), their actions (m,) and values (m,)."""
+        n_act, _, n, n_states = g.shape
+        h = (beliefs @ g.reshape(n_act * 2 * n, n_states).T).reshape(len(beliefs), n_act, 2, n)
+        pick = h.argmin(axis=3)  # (m, A, 2)
+        values = h.min(axis=3).sum(axis=2) + (beliefs @ self._cost)[:, None]  # (m, A)
+        act = values.argmin(axis=1)
+        rows = np.arange(len(beliefs))
+        alphas = self._cost[None, :] + g[act, 0, pick[rows, act, 0]] + g[act, 1, pick[rows, act, 1]]
+        return alphas, act, values[rows, act]
+
+    def _blind(self, order: Sequence[int], reps: int, start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The values of a blind syllabus (each skill of `order` `reps` times at the first difficulty, over
+        and over), one alpha vector per position of the cycle: upper bounds of the optimal value."""
+        seq = [
+            self.action_list_.index(next(a for a in self.action_list_ if a[0] == j))
+            for j in order
+            for _ in range(reps)
+        ]
+        alphas = np.tile(start.astype(np.float64), (len(seq), 1))
+        learn = self._learn.astype(np.float64)
+        for _ in range(100_000 // len(seq) + 1):
+            before = alphas.copy()
+            for pos in range(len(seq) - 1, -1, -1):
+                a = seq[pos]
+                nxt = alphas[(pos + 1) % len(seq)]
+                alphas[pos] = self._cost + self.discount * (
+                    nxt + learn[a] * (nxt[self._flip[self._skill[a]]] - nxt)
+                )
+            if np.abs(alphas - before).max() < 1e-3:
+                break
+        return alphas.astype(np.float32), np.asarray(seq)
+
+    # -- solving --------------------------------------------------------------------------------------------
+    def fit(
+        self,
+        model: JointModel,
+        beliefs: np.ndarray,
+        order: Sequence[int],
+        iterations: int = 200,
+        random_state: int = 0,
+        progress: Callable[[str], None] | None = None,
+    ) -> Self:
+        """Perseus over `beliefs` (m, 2^S) for `iterations` rounds; `order`: the skills (model positions) in
+        the graph's order, for the blind syllabi that start the values. `history_` records each round's mean
+        value over the beliefs, the number of alpha vectors and the seconds."""
+        self._build(model)
+        rng = np.random.default_rng(random_state)
+        beliefs = np.asarray(beliefs, dtype=np.float32)
+        top = (self._cost / (1.0 - self.discount)).astype(np.float32)
+        alphas, actions = [top[None, :]], [np.zeros(1, dtype=np.int64)]
+        for reps in self.reps:
+            a, s = self._blind(order, reps, top)
+            alphas.append(a)
+            actions.append(s)
+        self.alphas_ = np.concatenate(alphas)
+        self.actions_ = np.concatenate(actions)
+        self.history_: list[dict[str, float]] = []
+        for it in range(iterations):
+            t0 = time.perf_counter()
+            g = self._g(self.alphas_)
+            old = (beliefs @ self.alphas_.T).min(axis=1)
+            now = np.full(len(beliefs), np.inf, dtype=np.float32)
+            todo = np.ones(len(beliefs), dtype=bool)
+            new_a: list[np.ndarray] = []
+            new_s: list[np.ndarray] = []
+            while todo.any():
+                pick = rng.choice(np.flatnonzero(todo), size=min(self.batch, int(todo.sum())), replace=False)
+                a, s, v = self._backup(beliefs[pick], g)
+                worse = v > old[pick]  # keep the old best vector where a backup would not improve
+                if worse.any():
+                    keep = (beliefs[pick[worse]] @ self.alphas_.T).argmin(axis=1)
+                    a[worse], s[worse] = self.alphas_[keep], self.actions_[keep]
+                new_a.append(a)
+                new_s.append(s)
+                now = np.minimum(now, (beliefs @ a.T).min(axis=1))
+                todo = now > old + 1e-4
+                todo[pick] = False
+            alphas_new, actions_new = np.concatenate(new_a), np.concatenate(new_s)
+            used = np.unique((beliefs @ alphas_new.T).argmin(axis=1))  # vectors that some belief needs
+            self.alphas_, self.actions_ = alphas_new[used], actions_new[used]
+            value = float((beliefs @ self.alphas_.T).min(axis=1).mean())
+            self.history_.append(
+                {"value": value, "alphas": len(self.alphas_), "seconds": time.perf_counter() - t0}
+            )
+            if progress is not None and (it % 10 == 9 or it == iterations - 1):
+                progress(
+                    f"planning: round {it + 1}/{iterations}, mean value {value:.2f}, "
+                    f"{len(self.alphas_)} vectors"
+                )
+        return self
+
+    def value(self, belief: np.ndarray) -> float:
+        """The planned value (expected discounted exercises to mastery) of a belief over the 2^S states."""
+        return float((self.alphas_ @ np.asarray(belief, dtype=np.float32)).min())
+
+    def action(self, belief: np.ndarray) -> tuple[int, float]:
+        """(skill position, item difficulty) of the alpha vector that attains the belief's value."""
+        return self.action_list_[
+            int(self.actions_[int((self.alphas_ @ np.asarray(belief, dtype=np.float32)).argmin())])
+        ]
+
+    # -- persistence ----------------------------------------------------------------------------------------
+    def dump(self) -> tuple[dict[str, Any], bytes]:
+        """A JSON-able header and the alpha vectors (float32) and their actions (int32), little-endian."""
+        head = {
+            "difficulties": self.difficulties,
+            "position": self.position,
+            "discount": self.discount,
+            "reps": list(self.reps),
+            "batch": self.batch,
+            "actions": [list(a) for a in self.action_list_],
+            "shape": list(self.alphas_.shape),
+        }
+        body = np.ascontiguousarray(self.alphas_, dtype="<f4").tobytes()
+        return head, body + np.ascontiguousarray(self.actions_, dtype="<i4").tobytes()
+
+    @classmethod
+    def load(cls, head: dict[str, Any], body: bytes) -> BeliefPlanner:
+        planner = cls(head["difficulties"], head["position"], head["discount"], head["reps"], head["batch"])
+        n, n_states = head["shape"]
+        if len(body) != 4 * n * n_states + 4 * n:
+            raise ValueError("the planner's vectors do not match their header")
+        planner.action_list_ = [(int(j), float(d)) for j, d in head["actions"]]
+        planner.alphas_ = (
+            np.frombuffer(body, dtype="<f4", count=n * n_states).reshape(n, n_states).astype(np.float32)
+        )
+        planner.actions_ = np.frombuffer(body, dtype="<i4", offset=4 * n * n_states).astype(np.int64)
+        return planner
+
+
+class BeliefRecorder(JointBeliefPolicy):
+    """`joint` that keeps the belief (over the 2^S states, classes mixed) of every decision it takes: the
+    points the planner backs up are the beliefs a good policy meets."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.seen_: list[np.ndarray] = []
+
+    @classmethod
+    def of(cls, joint: JointBeliefPolicy) -> BeliefRecorder:
+        return cls(**joint._hyper(), model=joint._joint(), sessions=joint.sessions_)
+
+    def select(
+        self, candidates: Sequence[Candidate], state: LearnerView, rng: np.random.Generator
+    ) -> Decision:
+        p, w = self._state_now(state)
+        self.seen_.append((w @ p).astype(np.float32))
+        return super().select(candidates, state, rng)
+
+    def sample(self, n: int, random_state: int = 0) -> np.ndarray:
+        """Up to `n` of the recorded beliefs, drawn without replacement, and the prior."""
+        prior: np.ndarray = (np.exp(self._joint()._clogw) @ self._joint().prior_joint_).astype(np.float32)[None, :]
+        if not self.seen_:
+            return prior
+        seen = np.asarray(self.seen_)
+        rows = np.random.default_rng(random_state).choice(len(seen), size=min(n, len(seen)), replace=False)
+        return np.concatenate([seen[rows], prior])
+
+
+class PlanningPolicy(JointBeliefPolicy):
+    """Serves the action of the planned value function (`BeliefPlanner`) at the joint belief. The filter, the
+    dropout guard and the exploration are `joint`'s; with teacher targets (which the plan does not know) or
+    when the planned skill has no candidate, it decides as `joint` does."""
+
+    name = "pomdp"
+
+    def __init__(self, *args: Any, planner: BeliefPlanner | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.planner_ = planner
+
+    @classmethod
+    def of(cls, joint: JointBeliefPolicy) -> PlanningPolicy:
+        """The joint policy's model, thresholds (for its fallback) and session model, not yet planned."""
+        return cls(**joint._hyper(), model=joint._joint(), sessions=joint.sessions_)
+
+    def plan(
+        self,
+        beliefs: np.ndarray,
+        iterations: int = 200,
+        planner: BeliefPlanner | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> Self:
+        """Solve the POMDP over `beliefs` (`BeliefRecorder.sample`)."""
+        model = self._joint()
+        order = list(range(len(model.skills_)))  # the model keeps the graph's (topological) order
+        self.planner_ = (planner or BeliefPlanner()).fit(model, beliefs, order, iterations, progress=progress)
+        return self
+
+    def _planned(
+        self, candidates: Sequence[Candidate], state: LearnerView
+    ) -> tuple[int, float, np.ndarray] | None:
+        """(skill, its belief, the distribution before the guard) of the planned action, or None where `joint`
+        decides (teacher targets, or no candidate of the planned skill)."""
+        if self.planner_ is None:
+            raise ValueError("the policy has not planned yet: call plan() or load a saved policy")
+        if state.targets:
+            return None
+        model = self._joint()
+        p, w = self._state_now(state)
+        b = w @ p
+        j, d = self.planner_.action(b)
+        goal = model.skills_[j]
+        eligible = [i for i, c in enumerate(candidates) if c.skills[0] == goal]
+        if not eligible:
+            return None
+        best = min(eligible, key=lambda i: abs(candidates[i].difficulty - d))
+        usual = np.full(len(candidates), self.epsilon_all / len(candidates))
+        usual[best] += 1.0 - self.epsilon_all
+        return goal, float(b @ model._bf[:, j]), usual
+
+    def distribution(self, candidates: Sequence[Candidate], state: LearnerView) -> np.ndarray:
+        planned = self._planned(candidates, state)
+        if planned is None:
+            return super().distribution(candidates, state)
+        return self._override(candidates, state, planned[2])
+
+    def select(
+        self, candidates: Sequence[Candidate], state: LearnerView, rng: np.random.Generator
+    ) -> Decision:
+        if not candidates:
+            raise ValueError("no candidate items to choose from")
+        planned = self._planned(candidates, state)
+        if planned is None:
+            return super().select(candidates, state, rng)
+        goal, belief, usual = planned
+        probs = self._override(candidates, state, usual)
+        idx = int(rng.choice(len(candidates), p=probs))
+        info: dict[str, Any] = {"sub_goal": goal, "belief": belief}
+        if probs is not usual:
+            info["guard"] = True
+        return Decision(
+            item=candidates[idx].item,
+            propensity=float(probs[idx]),
+            probabilities={c.item: float(q) for c, q in zip(candidates, probs, strict=True)},
+            skill=goal if probs is usual else candidates[idx].skills[0],
+            info=info,
+        )
+
+    def save(self, fp: IO[bytes]) -> None:
+        """A JSON line (`joint`'s document and the planner's header), then the planner's vectors."""
+        if self.planner_ is None:
+            raise ValueError("the policy has not planned yet")
+        head, body = self.planner_.dump()
+        doc: dict[str, Any] = {"policy": self.name, "params": self._hyper(), "model": self._joint().to_dict(),
+                               "planner": head}  # fmt: skip
+        if self.sessions_ is not None:
+            doc["sessions"] = self.sessions_.to_dict()
+        fp.write(json.dumps(doc).encode() + b"\n" + body)
+
+    @classmethod
+    def load(cls, fp: IO[bytes]) -> Self:
+        head_bytes, _, body = fp.read().partition(b"\n")
+        doc = json.loads(head_bytes.decode())
+        sessions = SessionModel.from_dict(doc["sessions"]) if doc.get("sessions") else None
+        planner = BeliefPlanner.load(doc["planner"], body)
+        return cls(
+            **doc["params"], model=JointModel.from_dict(doc["model"]), sessions=sessions, planner=planner
+        )
