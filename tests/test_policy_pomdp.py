@@ -64,6 +64,9 @@ def test_policy_serves_the_plan_explores_everywhere_and_round_trips():
         recorder.select(CANDS, LearnerView(graph=GRAPH, mastery={}, history=hist, now=1e7), rng)
     beliefs = recorder.sample(8)
     assert beliefs.shape == (9, 16) and np.allclose(beliefs.sum(axis=1), 1.0, atol=1e-5)
+    # Beliefs already settled on "everything known" are left out; the prior is always there.
+    recorder.seen_.append(np.eye(16, dtype=np.float32)[15])
+    assert (recorder.sample(100)[:, -1] < 0.8).all() and len(recorder.sample(100)) == 11
     policy = PlanningPolicy.of(joint_policy).plan(beliefs, iterations=30)
     view = LearnerView(graph=GRAPH, mastery={}, history=(), now=0.0)
     probs = policy.distribution(CANDS, view)

@@ -273,12 +273,17 @@ class BeliefRecorder(JointBeliefPolicy):
         self.seen_.append((w @ p).astype(np.float32))
         return super().select(candidates, state, rng)
 
-    def sample(self, n: int, random_state: int = 0) -> np.ndarray:
-        """Up to `n` of the recorded beliefs, drawn without replacement, and the prior."""
+    def sample(self, n: int, random_state: int = 0, settled: float = 0.8) -> np.ndarray:
+        """Up to `n` of the recorded beliefs, drawn without replacement, and the prior. Beliefs that put at least
+        `settled` on knowing every skill are left out: the learner is then most likely done (the benchmark stops
+        counting there), and a run over the whole horizon spends most of its decisions on them, which would
+        leave few points where the plan matters."""
         prior: np.ndarray = (np.exp(self._joint()._clogw) @ self._joint().prior_joint_).astype(np.float32)[None, :]
-        if not self.seen_:
-            return prior
         seen = np.asarray(self.seen_)
+        if len(seen):
+            seen = seen[seen[:, -1] < settled]
+        if not len(seen):
+            return prior
         rows = np.random.default_rng(random_state).choice(len(seen), size=min(n, len(seen)), replace=False)
         return np.concatenate([seen[rows], prior])
 

@@ -303,7 +303,8 @@ def prepare(config: ExperimentConfig, setting: Setting, log: Log = _quiet) -> Pr
                     recorder = BeliefRecorder.of(joint)
                     run_policy(recorder, setting, config.pomdp_learners, TRAIN_SEED + 5)
                     beliefs = recorder.sample(config.pomdp_beliefs)
-                    log(f"pomdp: {len(recorder.seen_)} beliefs met by joint, planning over {len(beliefs)}")
+                    log(f"pomdp: {len(recorder.seen_)} beliefs met by joint, planning over {len(beliefs)} of those not "
+                        "yet settled")
                     pomdp = PlanningPolicy.of(joint).plan(beliefs, config.pomdp_iterations, progress=log)
                     assert pomdp.planner_ is not None
                     report["pomdp_planning"] = {
