@@ -826,10 +826,23 @@ class BeliefPolicy(Policy):
             raise ValueError("no candidate items to choose from")
         b = self.belief(state)
         goal = self.choose_goal(candidates, state, b)
-        usual = self._mix(candidates, goal, b.get(goal, 0.0))
+        belief = b.get(goal, 0.0)
+        return self._decide(candidates, state, rng, goal, belief, self._mix(candidates, goal, belief))
+
+    def _decide(
+        self,
+        candidates: Sequence[Candidate],
+        state: LearnerView,
+        rng: np.random.Generator,
+        goal: int,
+        belief: float,
+        usual: np.ndarray,
+    ) -> Decision:
+        """Draw from `usual` (the distribution for skill `goal`, believed known with `belief`), or from what the
+        guard against losing the learner (`_override`) puts in its place."""
         probs = self._override(candidates, state, usual)
         idx = int(rng.choice(len(candidates), p=probs))
-        info: dict[str, Any] = {"sub_goal": goal, "belief": b.get(goal, 0.0)}
+        info: dict[str, Any] = {"sub_goal": goal, "belief": belief}
         if probs is not usual:
             info["guard"] = True
         return Decision(

@@ -353,19 +353,7 @@ class PlanningPolicy(JointBeliefPolicy):
         planned = self._planned(candidates, state)
         if planned is None:
             return super().select(candidates, state, rng)
-        goal, belief, usual = planned
-        probs = self._override(candidates, state, usual)
-        idx = int(rng.choice(len(candidates), p=probs))
-        info: dict[str, Any] = {"sub_goal": goal, "belief": belief}
-        if probs is not usual:
-            info["guard"] = True
-        return Decision(
-            item=candidates[idx].item,
-            propensity=float(probs[idx]),
-            probabilities={c.item: float(q) for c, q in zip(candidates, probs, strict=True)},
-            skill=goal if probs is usual else candidates[idx].skills[0],
-            info=info,
-        )
+        return self._decide(candidates, state, rng, *planned)
 
     def save(self, fp: IO[bytes]) -> None:
         """A JSON line (`joint`'s document and the planner's header), then the planner's vectors."""
