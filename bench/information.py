@@ -81,7 +81,7 @@ def run(variant: str, policy: JointBeliefPolicy, setting: Setting, n: int, seed:
     env = SchedulingEnv(setting, n, seed)
     rng = np.random.default_rng([seed, 2])
     model = policy._joint()
-    told = ToldJoint(**policy._hyper(), model=model, sessions=policy.sessions_)
+    told = ToldJoint.of(policy)
     index = {s: k for k, s in enumerate(setting.course.skill_ids)}
     to_model = [model.pos_[s] for s in setting.course.skill_ids]  # course skill position -> the model's
     bits = np.array([1 << j for j in to_model], dtype=np.int64)

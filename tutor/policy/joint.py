@@ -461,6 +461,12 @@ class JointBeliefPolicy(BeliefPolicy):
         self.sessions_ = sessions
         super().__init__(done=done, unlock=unlock, switch=switch, epsilon=0.0, epsilon_all=epsilon_all, model=model)
 
+    @classmethod
+    def of(cls, joint: JointBeliefPolicy) -> Self:
+        """This class over `joint`'s model, thresholds and session model (subclasses that decide or record
+        differently on the same filter)."""
+        return cls(**joint._hyper(), model=joint._joint(), sessions=joint.sessions_)
+
     def _joint(self) -> JointModel:
         m = self._model()
         if not isinstance(m, JointModel):

@@ -37,7 +37,6 @@ kept.
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable, Sequence
 from typing import IO, Any, Self
@@ -45,7 +44,7 @@ from typing import IO, Any, Self
 import numpy as np
 
 from tutor.policy.base import Candidate, Decision, LearnerView
-from tutor.policy.belief import FATIGUE_SCALE, item_fit
+from tutor.policy.belief import item_fit
 from tutor.policy.joint import JointBeliefPolicy, JointModel
 from tutor.policy.sessions import SessionModel
 
@@ -66,7 +65,7 @@ class BeliefPlanner:
     def __init__(
         self,
         difficulties: Sequence[float] | None = None,
-        position: float = 10.0,
+        position: int = 10,
         discount: float = 0.997,
         reps: Sequence[int] = (3, 5, 8),
         batch: int = 128,
@@ -90,13 +89,7 @@ class BeliefPlanner:
         self.action_list_: list[tuple[int, float]] = []
         for j in range(n_sk):
             for d in diffs:
-                guess, slip = model._guess_slip(j, d, 0)
-                slip = 1.0 / (
-                    1.0
-                    + math.exp(
-                        -(math.log(slip / (1.0 - slip)) + g["fatigue"] * self.position / FATIGUE_SCALE)
-                    )
-                )
+                guess, slip = model._guess_slip(j, d, self.position)
                 right.append(np.where(model._bt[j], 1.0 - slip, guess))
                 chance = 1.0 - np.exp(model._lt[j] * item_fit(g, d) * rate * model._rho_x[j])
                 learn.append(np.where(model._bt[j], 0.0, chance))
@@ -113,14 +106,12 @@ class BeliefPlanner:
         """(A, 2, n, N): discount x P(o | x, a) x E[alpha(x') | x, a] for every action, answer and vector."""
         n_act = len(self.action_list_)
         out = np.empty((n_act, 2, alphas.shape[0], alphas.shape[1]), dtype=np.float32)
-        flipped: dict[int, np.ndarray] = {}
-        for a in range(n_act):
-            j = int(self._skill[a])
-            if j not in flipped:
-                flipped = {j: alphas[:, self._flip[j]] - alphas}
-            nxt = alphas + self._learn[a] * flipped[j]
-            out[a, 0] = nxt * (self.discount * self._right[a])
-            out[a, 1] = nxt * (self.discount * (1.0 - self._right[a]))
+        for j in range(len(self._flip)):
+            gained = alphas[:, self._flip[j]] - alphas  # alpha(x with skill j) - alpha(x)
+            for a in np.flatnonzero(self._skill == j):
+                nxt = alphas + self._learn[a] * gained
+                out[a, 0] = nxt * (self.discount * self._right[a])
+                out[a, 1] = nxt * (self.discount * (1.0 - self._right[a]))
         return out
 
     def _backup(self, beliefs: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -137,11 +128,7 @@ class BeliefPlanner:
     def _blind(self, order: Sequence[int], reps: int, start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The values of a blind syllabus (each skill of `order` `reps` times at the first difficulty, over
         and over), one alpha vector per position of the cycle: upper bounds of the optimal value."""
-        seq = [
-            self.action_list_.index(next(a for a in self.action_list_ if a[0] == j))
-            for j in order
-            for _ in range(reps)
-        ]
+        seq = [int(np.flatnonzero(self._skill == j)[0]) for j in order for _ in range(reps)]
         alphas = np.tile(start.astype(np.float64), (len(seq), 1))
         learn = self._learn.astype(np.float64)
         for _ in range(100_000 // len(seq) + 1):
@@ -184,7 +171,8 @@ class BeliefPlanner:
         for it in range(iterations):
             t0 = time.perf_counter()
             g = self._g(self.alphas_)
-            old = (beliefs @ self.alphas_.T).min(axis=1)
+            current = beliefs @ self.alphas_.T
+            old, old_best = current.min(axis=1), current.argmin(axis=1)
             now = np.full(len(beliefs), np.inf, dtype=np.float32)
             todo = np.ones(len(beliefs), dtype=bool)
             new_a: list[np.ndarray] = []
@@ -194,7 +182,7 @@ class BeliefPlanner:
                 a, s, v = self._backup(beliefs[pick], g)
                 worse = v > old[pick]  # keep the old best vector where a backup would not improve
                 if worse.any():
-                    keep = (beliefs[pick[worse]] @ self.alphas_.T).argmin(axis=1)
+                    keep = old_best[pick[worse]]
                     a[worse], s[worse] = self.alphas_[keep], self.actions_[keep]
                 new_a.append(a)
                 new_s.append(s)
@@ -262,10 +250,6 @@ class BeliefRecorder(JointBeliefPolicy):
         super().__init__(*args, **kwargs)
         self.seen_: list[np.ndarray] = []
 
-    @classmethod
-    def of(cls, joint: JointBeliefPolicy) -> BeliefRecorder:
-        return cls(**joint._hyper(), model=joint._joint(), sessions=joint.sessions_)
-
     def select(
         self, candidates: Sequence[Candidate], state: LearnerView, rng: np.random.Generator
     ) -> Decision:
@@ -298,11 +282,6 @@ class PlanningPolicy(JointBeliefPolicy):
     def __init__(self, *args: Any, planner: BeliefPlanner | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.planner_ = planner
-
-    @classmethod
-    def of(cls, joint: JointBeliefPolicy) -> PlanningPolicy:
-        """The joint policy's model, thresholds (for its fallback) and session model, not yet planned."""
-        return cls(**joint._hyper(), model=joint._joint(), sessions=joint.sessions_)
 
     def plan(
         self,
