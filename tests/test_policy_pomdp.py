@@ -8,8 +8,8 @@ from curriculum.graph import SkillGraph
 from tests.test_policy_joint import CANDS, GRAPH, history, joint
 from tutor.policy.base import LearnerView
 from tutor.policy.belief import item_fit
-from tutor.policy.joint import JointBeliefPolicy
-from tutor.policy.pomdp import BeliefPlanner, BeliefRecorder, PlanningPolicy, _best_fit
+from tutor.policy.joint import JointBeliefPolicy, JointModel, rate_classes
+from tutor.policy.pomdp import BeliefPlanner, BeliefRecorder, PlanningPolicy, PlanRecorder, _best_fit
 from tutor.policy.registry import LEARNED, load_policy
 
 
@@ -97,4 +97,82 @@ def test_teacher_targets_and_an_unplanned_policy():
     # Targets: decided as `joint` decides (the target or what it needs first).
     assert np.array_equal(
         policy.distribution(CANDS, view), JointBeliefPolicy(unlock=0.0).fit(m).distribution(CANDS, view)
+    )
+
+
+def test_the_plan_extends_to_the_beliefs_its_own_policy_meets():
+    m = joint()
+    joint_policy = JointBeliefPolicy(unlock=0.7).fit(m)
+    first = np.array([np.exp(m._clogw) @ m.prior_joint_])
+    policy = PlanningPolicy.of(joint_policy).plan(first, iterations=20)
+    assert policy.planner_ is not None
+    # The recorder decides exactly as the policy it follows, and keeps the beliefs it met.
+    recorder = PlanRecorder.following(policy)
+    views = [
+        LearnerView(graph=GRAPH, mastery={}, history=history(np.random.default_rng(k), k * 3), now=1e7)
+        for k in range(12)
+    ]
+    for k, v in enumerate(views):
+        assert recorder.select(CANDS, v, np.random.default_rng(k)) == policy.select(
+            CANDS, v, np.random.default_rng(k)
+        )
+    more = recorder.sample(50, random_state=1)
+    assert len(recorder.seen_) == 12 and len(more) >= 2
+    before = [policy.planner_.value(b) for b in more]
+    loaded = load_policy("pomdp", _saved(policy))
+    policy.replan(np.concatenate([first, more]), iterations=20)
+    # Perseus from the current vectors: no belief of the extended set gets worse, the new ones improve, the
+    # rounds carry on in the history; the same replan of the saved plan gives the same vectors.
+    after = [policy.planner_.value(b) for b in more]
+    assert all(a <= b + 1e-4 for a, b in zip(after, before, strict=True)) and sum(after) < sum(before) - 1e-3
+    assert len(policy.planner_.history_) == 40
+    loaded.replan(np.concatenate([first, more]), iterations=20)
+    assert np.array_equal(loaded.planner_.alphas_, policy.planner_.alphas_)
+
+
+def _saved(policy: PlanningPolicy) -> io.BytesIO:
+    buf = io.BytesIO()
+    policy.save(buf)
+    return io.BytesIO(buf.getvalue())
+
+
+def test_planning_by_learner_class_gives_each_class_its_own_closed_form():
+    # One skill, three learning-rate classes: practising is the only plan, and each class learns at its own
+    # rate, so V(b) = sum_c b(c, unknown) / (1 - discount (1 - L_c)), not one rate for all.
+    m = JointModel.from_dict({**joint(SkillGraph([1], [])).to_dict(), "classes": rate_classes(0.8)})
+    planner = BeliefPlanner(discount=0.99, classes=True)
+    w = np.exp(m._clogw)
+    beliefs = np.array([planner.belief(m.prior_joint_, w), planner.belief(np.array([[1.0, 0.0]] * 3), w)])
+    assert beliefs.shape == (2, 6)
+    planner.fit(m, beliefs, [0], iterations=400)
+    fit = item_fit(m.globals_, _best_fit(m.globals_))
+    for b in beliefs:
+        want = sum(b[2 * c] / (1.0 - 0.99 * math.exp(m._lt[0] * fit * m._crate[c])) for c in range(3))
+        assert planner.value(b) == pytest.approx(want, rel=1e-3)
+    blind = BeliefPlanner(discount=0.99).fit(m, np.array([w @ np.array([[1.0, 0.0]] * 3)]), [0], 400)
+    assert planner.value(beliefs[1]) > blind.value(np.array([1.0, 0.0])) + 1.0  # slow learners weigh in
+
+
+def test_a_policy_planned_by_class_records_serves_and_round_trips():
+    m = JointModel.from_dict({**joint().to_dict(), "classes": rate_classes(0.8)})
+    joint_policy = JointBeliefPolicy(unlock=0.7).fit(m)
+    recorder = BeliefRecorder.of(joint_policy)
+    recorder.by_class = True
+    rng = np.random.default_rng(1)
+    for k in range(6):
+        view = LearnerView(graph=GRAPH, mastery={}, history=history(rng, k * 3), now=1e7)
+        recorder.select(CANDS, view, rng)
+    beliefs = recorder.sample(10)
+    assert beliefs.shape == (7, 3 * 16) and np.allclose(beliefs.sum(axis=1), 1.0, atol=1e-5)
+    policy = PlanningPolicy.of(joint_policy).plan(beliefs, 10, planner=BeliefPlanner(classes=True))
+    assert policy.planner_ is not None and policy.planner_.alphas_.shape[1] == 3 * 16
+    follower = PlanRecorder.following(policy)
+    view = LearnerView(graph=GRAPH, mastery={}, history=history(rng, 9), now=1e7)
+    assert follower.select(CANDS, view, np.random.default_rng(3)) == policy.select(
+        CANDS, view, np.random.default_rng(3)
+    )
+    assert follower.seen_[0].shape == (3 * 16,)
+    again = load_policy("pomdp", _saved(policy))
+    assert again.planner_.classes and np.array_equal(
+        again.distribution(CANDS, view), policy.distribution(CANDS, view)
     )

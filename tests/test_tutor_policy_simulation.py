@@ -23,7 +23,8 @@ from tutor.services.scheduling import decision_next
 pytestmark = pytest.mark.django_db
 
 TINY = {"pilot_learners": 20, "pilot_horizon": 30, "tune": False, "horizon": 40, "ppo_iterations": 2, "ppo_envs": 8,
-        "pomdp_learners": 4, "pomdp_beliefs": 40, "pomdp_iterations": 5}  # fmt: skip
+        "pomdp_learners": 4, "pomdp_beliefs": 40, "pomdp_iterations": 5, "pomdp_expand_learners": 3,
+        "pomdp_expand_iterations": 3}  # fmt: skip
 
 
 def test_course_keeps_database_ids_and_difficulties(course):

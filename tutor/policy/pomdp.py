@@ -59,8 +59,11 @@ class BeliefPlanner:
     """Point-based value iteration (Perseus) for the joint model read as a POMDP (module docstring).
 
     `difficulties`: the item difficulties an action may ask for (None: the model's best fit and 1.0, the
-    hardest); `position`: answers into the session at which guess and slip are taken; `discount` < 1.
-    After `fit`: `alphas_` (n, 2^S), float32, and `actions_` (n,) their action indices into `action_list_`."""
+    hardest); `position`: answers into the session at which guess and slip are taken; `discount` < 1;
+    `classes`: plan over (learner class, knowledge state), C x 2^S states, each class learning at its own rate
+    (the class never changes, answers tell it only through what was learned), instead of one class at the
+    classes' mean rate. After `fit`: `alphas_` (n, C x 2^S or 2^S), float32, and `actions_` (n,) their action
+    indices into `action_list_`; beliefs are laid out as `belief` makes them."""
 
     def __init__(
         self,
@@ -69,6 +72,7 @@ class BeliefPlanner:
         discount: float = 0.997,
         reps: Sequence[int] = (3, 5, 8),
         batch: int = 128,
+        classes: bool = False,
     ) -> None:
         if not 0.0 < discount < 1.0:
             raise ValueError("discount must be in (0, 1)")
@@ -77,6 +81,12 @@ class BeliefPlanner:
         self.discount = discount
         self.reps = reps
         self.batch = batch
+        self.classes = classes
+
+    def belief(self, p: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """The planner's belief from the filter's (C, 2^S) per-class beliefs `p` and class weights `w`."""
+        b = (w[:, None] * p).ravel() if self.classes else w @ p
+        return np.asarray(b, dtype=np.float32)
 
     # -- the POMDP ------------------------------------------------------------------------------------------
     def _build(self, model: JointModel) -> None:
@@ -84,23 +94,27 @@ class BeliefPlanner:
         n_sk = len(model.skills_)
         n = 1 << n_sk
         diffs = list(self.difficulties) if self.difficulties is not None else [_best_fit(g), 1.0]
-        rate = float(np.exp(model._clogw) @ model._crate)  # the classes' mean learning-rate multiplier
+        # Each class's learning-rate multiplier, or one class at the classes' mean.
+        rates = model._crate if self.classes else np.array([np.exp(model._clogw) @ model._crate])
         right, learn, skill = [], [], []
         self.action_list_: list[tuple[int, float]] = []
         for j in range(n_sk):
             for d in diffs:
                 guess, slip = model._guess_slip(j, d, self.position)
-                right.append(np.where(model._bt[j], 1.0 - slip, guess))
-                chance = 1.0 - np.exp(model._lt[j] * item_fit(g, d) * rate * model._rho_x[j])
-                learn.append(np.where(model._bt[j], 0.0, chance))
+                right.append(np.tile(np.where(model._bt[j], 1.0 - slip, guess), len(rates)))
+                rate_x = rates[:, None] * model._rho_x[j][None, :]  # (C, N)
+                chance = 1.0 - np.exp(model._lt[j] * item_fit(g, d) * rate_x)
+                learn.append(np.where(model._bt[j][None, :], 0.0, chance).ravel())
                 skill.append(j)
                 self.action_list_.append((j, float(d)))
-        self._right = np.asarray(right, dtype=np.float32)  # (A, N): P(right | x)
-        self._learn = np.asarray(learn, dtype=np.float32)  # (A, N): P(the practised skill is learned | x)
+        self._right = np.asarray(right, dtype=np.float32)  # (A, C N): P(right | c, x)
+        # (A, C N): P(the practised skill is learned | c, x)
+        self._learn = np.asarray(learn, dtype=np.float32)
         self._skill = np.asarray(skill)
-        self._flip = model._flip  # (S, N): x with skill j's bit flipped
-        self._cost = np.ones(n, dtype=np.float32)
-        self._cost[n - 1] = 0.0
+        # (S, C N): (c, x with skill j's bit flipped)
+        self._flip = np.concatenate([model._flip + c * n for c in range(len(rates))], axis=1)
+        self._cost = np.ones(len(rates) * n, dtype=np.float32)
+        self._cost[n - 1 :: n] = 0.0  # every skill known, in each class
 
     def _g(self, alphas: np.ndarray) -> np.ndarray:
         """(A, 2, n, N): discount x P(o | x, a) x E[alpha(x') | x, a] for every action, answer and vector."""
@@ -157,8 +171,6 @@ class BeliefPlanner:
         the graph's order, for the blind syllabi that start the values. `history_` records each round's mean
         value over the beliefs, the number of alpha vectors and the seconds."""
         self._build(model)
-        rng = np.random.default_rng(random_state)
-        beliefs = np.asarray(beliefs, dtype=np.float32)
         top = (self._cost / (1.0 - self.discount)).astype(np.float32)
         alphas, actions = [top[None, :]], [np.zeros(1, dtype=np.int64)]
         for reps in self.reps:
@@ -168,7 +180,24 @@ class BeliefPlanner:
         self.alphas_ = np.concatenate(alphas)
         self.actions_ = np.concatenate(actions)
         self.history_: list[dict[str, float]] = []
-        for it in range(iterations):
+        return self.improve(model, beliefs, iterations, random_state, progress)
+
+    def improve(
+        self,
+        model: JointModel,
+        beliefs: np.ndarray,
+        iterations: int,
+        random_state: int = 0,
+        progress: Callable[[str], None] | None = None,
+    ) -> Self:
+        """`iterations` more Perseus rounds over `beliefs`, from the current vectors (each the value of a
+        conditional plan of the same model, so still upper bounds): how the plan is extended to beliefs met
+        later, e.g. those its own policy meets (belief expansion, as in PBVI)."""
+        self._build(model)
+        rng = np.random.default_rng(random_state)
+        beliefs = np.asarray(beliefs, dtype=np.float32)
+        start = len(self.history_)
+        for it in range(start, start + iterations):
             t0 = time.perf_counter()
             g = self._g(self.alphas_)
             current = beliefs @ self.alphas_.T
@@ -196,9 +225,9 @@ class BeliefPlanner:
             self.history_.append(
                 {"value": value, "alphas": len(self.alphas_), "seconds": time.perf_counter() - t0}
             )
-            if progress is not None and (it % 10 == 9 or it == iterations - 1):
+            if progress is not None and (it % 10 == 9 or it == start + iterations - 1):
                 progress(
-                    f"planning: round {it + 1}/{iterations}, mean value {value:.2f}, "
+                    f"planning: round {it + 1}/{start + iterations}, mean value {value:.2f}, "
                     f"{len(self.alphas_)} vectors"
                 )
         return self
@@ -222,6 +251,7 @@ class BeliefPlanner:
             "discount": self.discount,
             "reps": list(self.reps),
             "batch": self.batch,
+            "classes": self.classes,
             "actions": [list(a) for a in self.action_list_],
             "shape": list(self.alphas_.shape),
         }
@@ -230,7 +260,10 @@ class BeliefPlanner:
 
     @classmethod
     def load(cls, head: dict[str, Any], body: bytes) -> BeliefPlanner:
-        planner = cls(head["difficulties"], head["position"], head["discount"], head["reps"], head["batch"])
+        planner = cls(
+            head["difficulties"], head["position"], head["discount"], head["reps"], head["batch"],
+            bool(head.get("classes", False)),
+        )
         n, n_states = head["shape"]
         if len(body) != 4 * n * n_states + 4 * n:
             raise ValueError("the planner's vectors do not match their header")
@@ -239,37 +272,59 @@ class BeliefPlanner:
             np.frombuffer(body, dtype="<f4", count=n * n_states).reshape(n, n_states).astype(np.float32)
         )
         planner.actions_ = np.frombuffer(body, dtype="<i4", offset=4 * n * n_states).astype(np.int64)
+        planner.history_ = []
         return planner
 
 
-class BeliefRecorder(JointBeliefPolicy):
-    """`joint` that keeps the belief (over the 2^S states, classes mixed) of every decision it takes: the
-    points the planner backs up are the beliefs a good policy meets."""
+class _Recording(JointBeliefPolicy):
+    """Keeps the belief (over the 2^S states, classes mixed unless `by_class`) of every decision taken but the
+    settled ones: the points the planner backs up should be the beliefs a good policy meets."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    #: beliefs with at least this probability of every skill known are not kept (see `sample`)
+    settled = 0.8
+
+    def __init__(self, *args: Any, by_class: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.by_class = by_class  # keep (class, state) beliefs, for `BeliefPlanner(classes=True)`
         self.seen_: list[np.ndarray] = []
+        self.met_ = 0
+
+    def _layout(self, p: np.ndarray, w: np.ndarray) -> np.ndarray:
+        return np.asarray((w[:, None] * p).ravel() if self.by_class else w @ p, dtype=np.float32)
+
+    def _done(self, beliefs: np.ndarray) -> np.ndarray:
+        """P(every skill known) of each belief (rows of `beliefs`, in this recorder's layout)."""
+        n = 1 << len(self._joint().skills_)
+        return np.asarray(beliefs[..., n - 1 :: n].sum(axis=-1))
 
     def select(
         self, candidates: Sequence[Candidate], state: LearnerView, rng: np.random.Generator
     ) -> Decision:
         p, w = self._state_now(state)
-        self.seen_.append((w @ p).astype(np.float32))
+        b = self._layout(p, w)
+        self.met_ += 1
+        if self._done(b) < self.settled:
+            self.seen_.append(b)
         return super().select(candidates, state, rng)
 
-    def sample(self, n: int, random_state: int = 0, settled: float = 0.8) -> np.ndarray:
+    def sample(self, n: int, random_state: int = 0) -> np.ndarray:
         """Up to `n` of the recorded beliefs, drawn without replacement, and the prior. Beliefs that put at least
         `settled` on knowing every skill are left out: the learner is then most likely done (the benchmark stops
         counting there), and a run over the whole horizon spends most of its decisions on them, which would
         leave few points where the plan matters."""
-        prior: np.ndarray = (np.exp(self._joint()._clogw) @ self._joint().prior_joint_).astype(np.float32)[None, :]
+        model = self._joint()
+        prior = self._layout(model.prior_joint_, np.exp(model._clogw))[None, :]
         seen = np.asarray(self.seen_)
         if len(seen):
-            seen = seen[seen[:, -1] < settled]
+            seen = seen[self._done(seen) < self.settled]
         if not len(seen):
             return prior
         rows = np.random.default_rng(random_state).choice(len(seen), size=min(n, len(seen)), replace=False)
         return np.concatenate([seen[rows], prior])
+
+
+class BeliefRecorder(_Recording):
+    """`joint`, recording the beliefs it meets (the planner's first points)."""
 
 
 class PlanningPolicy(JointBeliefPolicy):
@@ -296,6 +351,20 @@ class PlanningPolicy(JointBeliefPolicy):
         self.planner_ = (planner or BeliefPlanner()).fit(model, beliefs, order, iterations, progress=progress)
         return self
 
+    def replan(
+        self,
+        beliefs: np.ndarray,
+        iterations: int,
+        random_state: int = 1,
+        progress: Callable[[str], None] | None = None,
+    ) -> Self:
+        """More rounds from the current plan over `beliefs` (e.g. the first points and those this policy met,
+        `PlanRecorder`)."""
+        if self.planner_ is None:
+            raise ValueError("the policy has not planned yet: call plan() or load a saved policy")
+        self.planner_.improve(self._joint(), beliefs, iterations, random_state, progress)
+        return self
+
     def _planned(
         self, candidates: Sequence[Candidate], state: LearnerView
     ) -> tuple[int, float, np.ndarray] | None:
@@ -307,8 +376,7 @@ class PlanningPolicy(JointBeliefPolicy):
             return None
         model = self._joint()
         p, w = self._state_now(state)
-        b = w @ p
-        j, d = self.planner_.action(b)
+        j, d = self.planner_.action(self.planner_.belief(p, w))
         goal = model.skills_[j]
         eligible = [i for i, c in enumerate(candidates) if c.skills[0] == goal]
         if not eligible:
@@ -316,7 +384,7 @@ class PlanningPolicy(JointBeliefPolicy):
         best = min(eligible, key=lambda i: abs(candidates[i].difficulty - d))
         usual = np.full(len(candidates), self.epsilon_all / len(candidates))
         usual[best] += 1.0 - self.epsilon_all
-        return goal, float(b @ model._bf[:, j]), usual
+        return goal, float(w @ p @ model._bf[:, j]), usual
 
     def distribution(self, candidates: Sequence[Candidate], state: LearnerView) -> np.ndarray:
         planned = self._planned(candidates, state)
@@ -353,4 +421,17 @@ class PlanningPolicy(JointBeliefPolicy):
         planner = BeliefPlanner.load(doc["planner"], body)
         return cls(
             **doc["params"], model=JointModel.from_dict(doc["model"]), sessions=sessions, planner=planner
+        )
+
+
+class PlanRecorder(_Recording, PlanningPolicy):
+    """`pomdp`, recording the beliefs its own plan leads to: where the plan should be extended next."""
+
+    @classmethod
+    def following(cls, policy: PlanningPolicy) -> PlanRecorder:
+        """Records in the layout of `policy`'s planner."""
+        assert policy.planner_ is not None
+        return cls(
+            **policy._hyper(), model=policy._joint(), sessions=policy.sessions_, planner=policy.planner_,
+            by_class=policy.planner_.classes,
         )

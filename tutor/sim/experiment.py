@@ -19,10 +19,12 @@ import itertools
 import multiprocessing
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from learners.tracing.bkt import BKT
 from tutor.policy.bandit import ContextualBanditPolicy
@@ -35,7 +37,7 @@ from tutor.policy.hierarchical import HierarchicalPolicy
 from tutor.policy.joint import JointBeliefPolicy, JointModel
 from tutor.policy.ope import AnswerRewardModel, LoggedDecisions, evaluate
 from tutor.policy.planner import PlannerPolicy
-from tutor.policy.pomdp import BeliefRecorder, PlanningPolicy
+from tutor.policy.pomdp import BeliefRecorder, PlanningPolicy, PlanRecorder
 from tutor.policy.spaced import SpacedReviewPolicy
 from tutor.policy.zpdes import ZPDESPolicy
 from tutor.sim.course import Course, synthetic_course
@@ -88,6 +90,10 @@ class ExperimentConfig:
     pomdp_learners: int = 300
     pomdp_beliefs: int = 1500
     pomdp_iterations: int = 200
+    # Then the beliefs the planned policy itself meets on this many other training learners (up to
+    # `pomdp_beliefs` of them) join the points for `pomdp_expand_iterations` more rounds (0: no expansion).
+    pomdp_expand_learners: int = 300
+    pomdp_expand_iterations: int = 60
     policies: tuple[str, ...] = BASELINES + LEARNED
     workers: int = 1
 
@@ -109,6 +115,8 @@ class ExperimentConfig:
             pomdp_learners=10,
             pomdp_beliefs=100,
             pomdp_iterations=30,
+            pomdp_expand_learners=10,
+            pomdp_expand_iterations=10,
         )
 
 
@@ -168,6 +176,12 @@ def _score_to_mastery(setting: Setting, n: int, seed: int) -> Callable[[Policy],
         return -float(r.to_mastery().mean())
 
     return score
+
+
+def _planning_threads(config: ExperimentConfig) -> AbstractContextManager[Any]:
+    """BLAS threads for a step that runs alone before the `workers` processes start: as many as there will be
+    workers (the benchmark pins BLAS to one thread per process), or whatever the process has."""
+    return threadpool_limits(config.workers) if config.workers > 1 else nullcontext()
 
 
 def prepare(config: ExperimentConfig, setting: Setting, log: Log = _quiet) -> Prepared:
@@ -303,13 +317,26 @@ def prepare(config: ExperimentConfig, setting: Setting, log: Log = _quiet) -> Pr
                     recorder = BeliefRecorder.of(joint)
                     run_policy(recorder, setting, config.pomdp_learners, TRAIN_SEED + 5)
                     beliefs = recorder.sample(config.pomdp_beliefs)
-                    log(f"pomdp: {len(recorder.seen_)} beliefs met by joint, planning over {len(beliefs)} of those not "
+                    log(f"pomdp: {recorder.met_} beliefs met by joint, planning over {len(beliefs)} of those not "
                         "yet settled")
-                    pomdp = PlanningPolicy.of(joint).plan(beliefs, config.pomdp_iterations, progress=log)
+                    with _planning_threads(config):
+                        pomdp = PlanningPolicy.of(joint).plan(beliefs, config.pomdp_iterations, progress=log)
                     assert pomdp.planner_ is not None
+                    expanded = 0
+                    if config.pomdp_expand_learners and config.pomdp_expand_iterations:
+                        follower = PlanRecorder.following(pomdp)
+                        run_policy(follower, setting, config.pomdp_expand_learners, TRAIN_SEED + 6)
+                        more = follower.sample(config.pomdp_beliefs, random_state=1)[:-1]  # the prior is in
+                        expanded = len(more)
+                        log(f"pomdp: {follower.met_} beliefs met by the plan, {expanded} more points")
+                        with _planning_threads(config):
+                            pomdp.replan(
+                                np.concatenate([beliefs, more]), config.pomdp_expand_iterations, progress=log
+                            )
                     report["pomdp_planning"] = {
                         "beliefs": len(beliefs),
-                        "met": len(recorder.seen_),
+                        "met": recorder.met_,
+                        "expanded": expanded,
                         "history": [{k: round(v, 3) for k, v in h.items()} for h in pomdp.planner_.history_],
                     }
                     policies["pomdp"] = pomdp
