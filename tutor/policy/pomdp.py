@@ -49,6 +49,12 @@ from tutor.policy.joint import JointBeliefPolicy, JointModel
 from tutor.policy.sessions import SessionModel
 
 
+def _layout(p: np.ndarray, w: np.ndarray, by_class: bool) -> np.ndarray:
+    """A planner's belief from the filter's (C, 2^S) per-class beliefs `p` and class weights `w`: over
+    (class, state), C x 2^S, or over the states with the classes mixed, 2^S."""
+    return np.asarray((w[:, None] * p).ravel() if by_class else w @ p, dtype=np.float32)
+
+
 def _best_fit(globals_: dict[str, float]) -> float:
     """The difficulty that teaches most under the model's item fit (its quadratic's peak), within [-1, 1]."""
     a, q = globals_["fit_linear"], globals_["fit_quadratic"]
@@ -85,8 +91,7 @@ class BeliefPlanner:
 
     def belief(self, p: np.ndarray, w: np.ndarray) -> np.ndarray:
         """The planner's belief from the filter's (C, 2^S) per-class beliefs `p` and class weights `w`."""
-        b = (w[:, None] * p).ravel() if self.classes else w @ p
-        return np.asarray(b, dtype=np.float32)
+        return _layout(p, w, self.classes)
 
     # -- the POMDP ------------------------------------------------------------------------------------------
     def _build(self, model: JointModel) -> None:
@@ -180,7 +185,7 @@ class BeliefPlanner:
         self.alphas_ = np.concatenate(alphas)
         self.actions_ = np.concatenate(actions)
         self.history_: list[dict[str, float]] = []
-        return self.improve(model, beliefs, iterations, random_state, progress)
+        return self._rounds(beliefs, iterations, random_state, progress)
 
     def improve(
         self,
@@ -194,6 +199,15 @@ class BeliefPlanner:
         conditional plan of the same model, so still upper bounds): how the plan is extended to beliefs met
         later, e.g. those its own policy meets (belief expansion, as in PBVI)."""
         self._build(model)
+        return self._rounds(beliefs, iterations, random_state, progress)
+
+    def _rounds(
+        self,
+        beliefs: np.ndarray,
+        iterations: int,
+        random_state: int,
+        progress: Callable[[str], None] | None,
+    ) -> Self:
         rng = np.random.default_rng(random_state)
         beliefs = np.asarray(beliefs, dtype=np.float32)
         start = len(self.history_)
@@ -276,9 +290,9 @@ class BeliefPlanner:
         return planner
 
 
-class _Recording(JointBeliefPolicy):
-    """Keeps the belief (over the 2^S states, classes mixed unless `by_class`) of every decision taken but the
-    settled ones: the points the planner backs up should be the beliefs a good policy meets."""
+class BeliefRecorder(JointBeliefPolicy):
+    """`joint` that keeps the belief (over the 2^S states, classes mixed unless `by_class`) of every decision it
+    takes but the settled ones: the points the planner backs up should be the beliefs a good policy meets."""
 
     #: beliefs with at least this probability of every skill known are not kept (see `sample`)
     settled = 0.8
@@ -289,9 +303,6 @@ class _Recording(JointBeliefPolicy):
         self.seen_: list[np.ndarray] = []
         self.met_ = 0
 
-    def _layout(self, p: np.ndarray, w: np.ndarray) -> np.ndarray:
-        return np.asarray((w[:, None] * p).ravel() if self.by_class else w @ p, dtype=np.float32)
-
     def _done(self, beliefs: np.ndarray) -> np.ndarray:
         """P(every skill known) of each belief (rows of `beliefs`, in this recorder's layout)."""
         n = 1 << len(self._joint().skills_)
@@ -301,7 +312,7 @@ class _Recording(JointBeliefPolicy):
         self, candidates: Sequence[Candidate], state: LearnerView, rng: np.random.Generator
     ) -> Decision:
         p, w = self._state_now(state)
-        b = self._layout(p, w)
+        b = _layout(p, w, self.by_class)
         self.met_ += 1
         if self._done(b) < self.settled:
             self.seen_.append(b)
@@ -313,7 +324,7 @@ class _Recording(JointBeliefPolicy):
         counting there), and a run over the whole horizon spends most of its decisions on them, which would
         leave few points where the plan matters."""
         model = self._joint()
-        prior = self._layout(model.prior_joint_, np.exp(model._clogw))[None, :]
+        prior = _layout(model.prior_joint_, np.exp(model._clogw), self.by_class)[None, :]
         seen = np.asarray(self.seen_)
         if len(seen):
             seen = seen[self._done(seen) < self.settled]
@@ -321,10 +332,6 @@ class _Recording(JointBeliefPolicy):
             return prior
         rows = np.random.default_rng(random_state).choice(len(seen), size=min(n, len(seen)), replace=False)
         return np.concatenate([seen[rows], prior])
-
-
-class BeliefRecorder(_Recording):
-    """`joint`, recording the beliefs it meets (the planner's first points)."""
 
 
 class PlanningPolicy(JointBeliefPolicy):
@@ -424,7 +431,7 @@ class PlanningPolicy(JointBeliefPolicy):
         )
 
 
-class PlanRecorder(_Recording, PlanningPolicy):
+class PlanRecorder(BeliefRecorder, PlanningPolicy):
     """`pomdp`, recording the beliefs its own plan leads to: where the plan should be extended next."""
 
     @classmethod
