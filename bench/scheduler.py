@@ -1,11 +1,15 @@
 """Compare scheduling policies on simulated learners: exercises to mastery, post-test after K exercises, OPE.
 
     python bench/scheduler.py [--json] [--quick] [--seeds S] [--learners N] [--plot PATH] [--data FOLDER]
+                              [--save DIR] [--load NAME=PATH ...]
 
 Every policy meets the same simulated learners (same seeds), the same candidate sets and the same BKT view; the
 learned policies are fitted and trained on other seeds first. `--data` calibrates the simulator on a real log
 folder (see /work/shared/data) and reports the match of accuracy-by-attempt curves; without it the simulator
 uses its stored calibrated defaults. Figures are means over seeds with 95% t-intervals across seeds.
+`--save` writes every trained learned policy to DIR/NAME.bin; `--load NAME=PATH` evaluates that saved policy
+instead of training it (one made by a run with the same configuration, e.g. to try another decision rule on the
+same plan without planning again); the JSON's training report lists what was loaded.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from tutor.policy.registry import load_policy  # noqa: E402
 from tutor.sim.experiment import (  # noqa: E402
     LEARNED,
     ExperimentConfig,
@@ -121,6 +126,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ppo-iterations", type=int, help="PPO training iterations")
     ap.add_argument("--no-ope", action="store_true", help="skip the off-policy evaluation check")
     ap.add_argument("--ope-learners", type=int, help="learners of the exploring log the OPE check reads")
+    ap.add_argument("--save", metavar="DIR", help="save every trained learned policy to DIR/NAME.bin")
+    ap.add_argument(
+        "--load",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="evaluate this saved learned policy instead of training it (repeatable)",
+    )
     ap.add_argument(
         "--calibrate-only", action="store_true", help="with --data: print the calibration and stop"
     )
@@ -141,6 +154,12 @@ def main(argv: list[str] | None = None) -> int:
         config = replace(config, ppo_iterations=args.ppo_iterations)
     if args.ope_learners:
         config = replace(config, ope_learners=args.ope_learners)
+    loaded: dict[str, str] = {}
+    for spec in args.load:
+        name, sep, path = spec.partition("=")
+        if not sep or name not in LEARNED or not Path(path).is_file():
+            ap.error(f"--load {spec!r}: expected NAME=PATH with NAME one of {', '.join(LEARNED)} and PATH a file")
+        loaded[name] = path
     workers = args.workers if args.workers is not None else (min(2, os.cpu_count() or 1) if args.quick else 1)
     config = replace(config, workers=workers)
     t0 = time.perf_counter()
@@ -155,7 +174,19 @@ def main(argv: list[str] | None = None) -> int:
                 print_calibration(calibration)
             return 0
     setting = make_setting(config, sim)
-    prepared = prepare(config, setting, log)
+    prepared = prepare(replace(config, policies=tuple(p for p in config.policies if p not in loaded)), setting, log)
+    if args.save:
+        Path(args.save).mkdir(parents=True, exist_ok=True)
+        for name, policy in prepared.policies.items():
+            if name in LEARNED:
+                with open(Path(args.save) / f"{name}.bin", "wb") as fp:
+                    policy.save(fp)  # type: ignore[attr-defined]
+    for name, path in loaded.items():
+        with open(path, "rb") as fp:
+            prepared.policies[name] = load_policy(name, fp)
+        log(f"{name}: loaded from {path}, not trained")
+    prepared.policies = {name: prepared.policies[name] for name in config.policies if name in prepared.policies}
+    prepared.report["loaded"] = loaded
     log(
         f"evaluating {len(prepared.policies)} policies x {len(config.seeds)} seeds x {config.learners} learners"
     )
