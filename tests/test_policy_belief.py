@@ -1,4 +1,5 @@
 import io
+import json
 import math
 from dataclasses import replace
 
@@ -7,7 +8,7 @@ import pytest
 
 from curriculum.graph import SkillGraph
 from tutor.policy.base import Candidate, LearnerView, Outcome
-from tutor.policy.belief import BeliefModel, BeliefPolicy, FilterState, _pad, _torch_loglik
+from tutor.policy.belief import FORGET_MAX, BeliefModel, BeliefPolicy, FilterState, _pad, _torch_loglik
 from tutor.policy.registry import LEARNED, load_policy
 
 GRAPH = SkillGraph([1, 2, 3, 4], [(1, 2), (2, 3), (1, 4)])
@@ -153,6 +154,11 @@ def test_vectorised_likelihood_equals_the_filter_with_a_graph():
     }
     vec = float(_torch_loglik(th, data, torch.as_tensor(m.prereq_, dtype=torch.float64)))
     assert vec == pytest.approx(m.loglik(learner, skill, diff, correct, time), rel=1e-9)
+    # A forgetting rate beyond FORGET_MAX (where an optimiser's step can land: exp overflows) counts as the bound.
+    pre = torch.as_tensor(m.prereq_, dtype=torch.float64)
+    at_bound = float(_torch_loglik({**th, "forget": torch.tensor(math.log(FORGET_MAX))}, data, pre))
+    beyond = float(_torch_loglik({**th, "forget": torch.tensor(1000.0, dtype=torch.float64)}, data, pre))
+    assert math.isfinite(beyond) and beyond == at_bound
 
 
 def test_distribution_explores_every_candidate_and_sums_to_one():
@@ -280,3 +286,20 @@ def test_learner_classes_are_weighted_by_their_likelihood():
     mixed = m.beliefs(belief, 400.0)[0]
     assert m.belief_of(belief[0], 0, 400.0) < mixed < m.belief_of(belief[1], 0, 400.0)
     assert mixed == pytest.approx(w[0] * belief[0].m[0] + w[1] * belief[1].m[0])
+
+
+def test_a_log_where_every_pause_ends_in_wrong_answers_fits_a_bounded_forgetting_rate():
+    # Right before each overnight pause, wrong after it: the likelihood grows without end as the forgetting rate
+    # does. The fit stops at FORGET_MAX, so the model and the reports made of it stay finite (valid JSON).
+    from tutor.policy.belief import DAY
+
+    n, per = 40, 6
+    learner = np.repeat(np.arange(n), 2 * per)
+    skill = np.ones(2 * n * per, dtype=np.int64)
+    minutes = np.tile(np.r_[np.arange(per) * 60.0, 2 * DAY + np.arange(per) * 60.0], n)
+    correct = np.tile(np.r_[np.ones(per, dtype=bool), np.zeros(per, dtype=bool)], n)
+    fitted = BeliefModel(n_classes=1).fit(SkillGraph([1], []), learner, skill, np.zeros(len(skill)), correct, minutes)
+    forget = fitted.globals_["forget"]
+    assert math.isfinite(forget) and 1.0 < forget <= FORGET_MAX + 1e-9
+    assert math.isfinite(fitted.loglik_)
+    json.dumps(fitted.to_dict(), allow_nan=False)

@@ -73,6 +73,10 @@ FATIGUE_SCALE = 25.0  # fatigue is per 25 answers into a session
 # The item-fit exponent's bound: far beyond any fitted value (|fit| is about 1 over the difficulty range), so a
 # model fitted on too little data to pin its item fit down cannot overflow the filter.
 FIT_CAP = 30.0
+#: the largest forgetting rate a fit may give (per day: a known skill kept overnight with probability e^-5, i.e.
+#: forgotten). A log where every pause ends in wrong answers has its likelihood's supremum at an infinite rate;
+#: bounded, the model stays finite (and its reports valid JSON).
+FORGET_MAX = 5.0
 
 
 def item_fit(g: Mapping[str, float], d: float) -> float:
@@ -406,7 +410,7 @@ class BeliefModel:
                     "fit_quadratic": float(th["fit_quadratic"]),
                     "prereq": float(sig(th["prereq"])),
                     "prior_prereq": float(sig(th["prior_prereq"])),
-                    "forget": float(torch.exp(th["forget"])),
+                    "forget": float(torch.exp(th["forget"].clamp(max=math.log(FORGET_MAX)))),
                 },
                 classes,
             )
@@ -483,7 +487,7 @@ def _torch_loglik(th: dict[str, Any], d: dict[str, Any], pre: Any) -> Any:
     log1m_t = torch.nn.functional.logsigmoid(-th["learn"])  # log(1 - T_s)
     a, f = th["difficulty_effect"], th["fatigue"]
     rho, rho0 = sig(th["prereq"]), sig(th["prior_prereq"])
-    phi = torch.exp(th["forget"])
+    phi = torch.exp(th["forget"].clamp(max=math.log(FORGET_MAX)))
     prior_b = prior[:, None, :].expand(kc, n, n_sk)
     m = prior_b.clone()
     seen = torch.zeros(n, n_sk, dtype=torch.bool)
