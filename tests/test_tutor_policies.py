@@ -112,3 +112,21 @@ def test_choose_draws_from_the_served_mixture():
         counts[choice.item] += 1
     freq = np.array([counts[c.item] for c in cands]) / 4000
     assert np.abs(freq - mixed).max() < 0.03
+
+
+def test_a_version_with_a_non_finite_number_is_refused_naming_it_and_nothing_is_stored():
+    before = PolicyVersion.objects.count()
+    report = {"training": {"belief_model": {"globals": {"forget": float("inf")}}}, "ess": [1.0, float("nan")]}
+    with pytest.raises(InvalidInput) as exc:
+        policies.policy_version_create(name="bad", kind="zpdes", ope_report=report)
+    assert exc.value.field == "ope_report" and "ope_report.training.belief_model.globals.forget" in str(exc.value)
+    with pytest.raises(InvalidInput) as exc:
+        policies.policy_version_create(name="bad", kind="zpdes", ope_report={"ess": [1.0, float("nan")]})
+    assert "ope_report.ess.1" in str(exc.value)
+    with pytest.raises(InvalidInput) as exc:
+        policies.policy_version_create(name="bad", kind="zpdes", hyperparameters={"done": float("-inf")})
+    assert exc.value.field == "hyperparameters"
+    assert PolicyVersion.objects.count() == before
+    # Finite numbers, nested, are stored as they are.
+    version, created = policies.policy_version_create(name="ok", kind="zpdes", ope_report={"a": [{"b": 0.5}]})
+    assert created and version.ope_report == {"a": [{"b": 0.5}]}

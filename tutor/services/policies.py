@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import threading
 from typing import Any
 
@@ -106,6 +107,19 @@ def policy_for_learner(*, learner_id: int) -> tuple[PolicyVersion | None, Policy
     return policy_active()
 
 
+def _non_finite(value: Any, path: str) -> tuple[str, float] | None:
+    """(path, number) of the first NaN or infinity in a JSON-like `value`: JSON cannot hold one (PostgreSQL refuses
+    it, SQLite would store what no JSON reader takes back)."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else (path, value)
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list | tuple) else ()
+    for key, item in items:
+        found = _non_finite(item, f"{path}.{key}")
+        if found is not None:
+            return found
+    return None
+
+
 def policy_version_create(
     *,
     name: str,
@@ -123,6 +137,10 @@ def policy_version_create(
         make_policy(kind, **hyper)
     except TypeError as exc:
         raise InvalidInput("hyperparameters", str(exc)) from None
+    for field, value in (("hyperparameters", hyper), ("ope_report", ope_report or {})):
+        bad = _non_finite(value, field)
+        if bad is not None:
+            raise InvalidInput(field, f"{bad[0]} is {bad[1]}: a report or a hyperparameter must be a finite number")
     try:
         with transaction.atomic():
             version = PolicyVersion.objects.create(
