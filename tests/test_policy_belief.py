@@ -289,8 +289,9 @@ def test_learner_classes_are_weighted_by_their_likelihood():
 
 
 def test_a_log_where_every_pause_ends_in_wrong_answers_fits_a_bounded_forgetting_rate():
-    # Right before each overnight pause, wrong after it: the likelihood grows without end as the forgetting rate
-    # does. The fit stops at FORGET_MAX, so the model and the reports made of it stay finite (valid JSON).
+    # Right before each overnight pause, wrong after it: the evidence pushes the forgetting rate up. The fitted rate
+    # stays finite and within FORGET_MAX, so the model and the reports made of it are valid JSON. (The overflow
+    # itself is checked in the likelihood, test_vectorised_likelihood_equals_the_filter_with_a_graph.)
     from tutor.policy.belief import DAY
 
     n, per = 40, 6

@@ -410,7 +410,7 @@ class BeliefModel:
                     "fit_quadratic": float(th["fit_quadratic"]),
                     "prereq": float(sig(th["prereq"])),
                     "prior_prereq": float(sig(th["prior_prereq"])),
-                    "forget": float(torch.exp(th["forget"].clamp(max=math.log(FORGET_MAX)))),
+                    "forget": float(_forget_rate(th)),
                 },
                 classes,
             )
@@ -473,6 +473,14 @@ def _pad(
     return out
 
 
+def _forget_rate(th: dict[str, Any]) -> Any:
+    """The forgetting rate (per day) of the unconstrained parameters `th`, bounded at FORGET_MAX: the likelihood
+    and the fitted model read it here, so they agree."""
+    import torch
+
+    return torch.exp(th["forget"].clamp(max=math.log(FORGET_MAX)))
+
+
 def _torch_loglik(th: dict[str, Any], d: dict[str, Any], pre: Any) -> Any:
     """The filter of `BeliefModel.update`, vectorised over classes and learners (same arithmetic), mixed over
     the classes per learner. `th` holds unconstrained parameters (logits, logs; `class_*` of length K)."""
@@ -487,7 +495,7 @@ def _torch_loglik(th: dict[str, Any], d: dict[str, Any], pre: Any) -> Any:
     log1m_t = torch.nn.functional.logsigmoid(-th["learn"])  # log(1 - T_s)
     a, f = th["difficulty_effect"], th["fatigue"]
     rho, rho0 = sig(th["prereq"]), sig(th["prior_prereq"])
-    phi = torch.exp(th["forget"].clamp(max=math.log(FORGET_MAX)))
+    phi = _forget_rate(th)
     prior_b = prior[:, None, :].expand(kc, n, n_sk)
     m = prior_b.clone()
     seen = torch.zeros(n, n_sk, dtype=torch.bool)

@@ -112,7 +112,12 @@ def _non_finite(value: Any, path: str) -> tuple[str, float] | None:
     it, SQLite would store what no JSON reader takes back)."""
     if isinstance(value, float):
         return None if math.isfinite(value) else (path, value)
-    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list | tuple) else ()
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list | tuple):
+        items = enumerate(value)
+    else:
+        return None
     for key, item in items:
         found = _non_finite(item, f"{path}.{key}")
         if found is not None:
