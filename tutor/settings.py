@@ -196,6 +196,8 @@ TUTOR_HISTORY_CACHE = int(os.environ.get("TUTOR_HISTORY_CACHE", "512"))
 TUTOR_BELIEF_CHECKPOINT_EVERY = int(os.environ.get("TUTOR_BELIEF_CHECKPOINT_EVERY", "20"))
 # tutor/wsgi.py moves what startup leaves alive out of the cycle collector's way (0 turns that off).
 TUTOR_GC_FREEZE = os.environ.get("TUTOR_GC_FREEZE", "1") != "0"
+# Threads of the math libraries' pools in a serving process (tutor/wsgi.py); 0 leaves the libraries' defaults.
+TUTOR_WEB_MATH_THREADS = int(os.environ.get("TUTOR_WEB_MATH_THREADS", "1"))
 # A learner whose last answer is this many days older than the attempt log's newest has quit: the joint policy's
 # session model (when sessions end, how a run of failures raises quitting) is fitted on the log with that rule.
 TUTOR_QUIT_AFTER_DAYS = float(os.environ.get("TUTOR_QUIT_AFTER_DAYS", "28"))
