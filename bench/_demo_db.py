@@ -1,5 +1,5 @@
 """Shared by the served-path benchmarks: Django on a fresh SQLite database under a temporary data directory, with
-the demo course, one torch thread."""
+the demo course (or the scheduler benchmark's synthetic course), one torch thread."""
 
 from __future__ import annotations
 
@@ -7,7 +7,11 @@ import os
 import tempfile
 
 
-def setup_demo_database() -> None:
+def setup_demo_database(course: str = "demo") -> None:
+    """`course`: "demo" (the demo course and its users) or "synthetic" (the course `bench/scheduler.py`
+    evaluates on, `ExperimentConfig`'s, so that a policy it saved can be served)."""
+    if course not in ("demo", "synthetic"):
+        raise ValueError(f"course: expected 'demo' or 'synthetic', got {course!r}")
     os.environ["TUTOR_DATA_DIR"] = tempfile.mkdtemp(prefix="tutor-bench-")
     os.environ.pop("DATABASE_URL", None)
     os.environ["DJANGO_SETTINGS_MODULE"] = "tutor.settings"
@@ -18,8 +22,20 @@ def setup_demo_database() -> None:
     import torch
     from django.core.management import call_command
 
-    from tutor.demo import demo_setup
-
     torch.set_num_threads(1)
     call_command("migrate", verbosity=0)
-    demo_setup()
+    if course == "demo":
+        from tutor.demo import demo_setup
+
+        demo_setup()
+        return
+    from curriculum.services import curriculum_import
+    from tutor.sim.course import course_document, synthetic_course
+    from tutor.sim.experiment import ExperimentConfig
+
+    config = ExperimentConfig()
+    curriculum_import(
+        document=course_document(
+            synthetic_course(config.n_skills, config.items_per_skill, random_state=config.course_seed)
+        )
+    )

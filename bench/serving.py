@@ -2,6 +2,7 @@
 policy measured in the same run.
 
     python bench/serving.py [--learners 10] [--steps 30] [--untimed 0] [--servers 1] [--json] [--policies a,b]
+                            [--course demo|synthetic] [--load KIND=PATH ...]
 
 A fresh SQLite database under a temporary data directory gets the demo course; Django's threaded WSGI server
 serves the API in this process; simulated learners (tutor.sim) answer through urllib. The mastery policy runs
@@ -17,6 +18,10 @@ the steady state of a server whose learners have long logs, past the window of a
 With `--servers K` (K > 1) the API is served instead by K `runserver` processes over the same database and each
 request goes to one of them at random, as behind a load balancer: every process serves every learner, so most
 decisions find answers that another process recorded since.
+With `--course synthetic` the database gets the course `bench/scheduler.py` evaluates on instead of the demo course,
+and `--load KIND=PATH` serves a policy that `bench/scheduler.py --save` wrote (its skills are bound to the
+database's skills of the same codes): the benchmark's own trained policy, e.g. its full-size `pomdp` plan, measured
+through the API without training it again.
 """
 
 from __future__ import annotations
@@ -39,6 +44,21 @@ sys.path.insert(0, str(ROOT))
 from bench._demo_db import setup_demo_database  # noqa: E402
 
 
+def bound_to_database(path: Path) -> bytes:
+    """A policy file of `bench/scheduler.py --save` with its model's skills (the synthetic course's ids) replaced
+    by the database ids of the skills with their codes (`course_document`: `skill-<id>`)."""
+    from curriculum.models import Skill
+
+    head, sep, body = path.read_bytes().partition(b"\n")
+    doc = json.loads(head)
+    pk_of = dict(Skill.objects.values_list("code", "id"))
+    missing = [s for s in doc["model"]["skills"] if f"skill-{s}" not in pk_of]
+    if missing:
+        raise SystemExit(f"{path}: skills {missing} are not in the database's course (was it saved on another?)")
+    doc["model"]["skills"] = [pk_of[f"skill-{s}"] for s in doc["model"]["skills"]]
+    return json.dumps(doc).encode() + sep + body
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--learners", type=int, default=10)
@@ -49,9 +69,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--training", default='{"pilot_learners": 100, "tune": false, "ppo_iterations": 20}',
                     help="JSON simulator sizes for the simulator-trained kinds (latency does not depend on them)")
+    ap.add_argument("--course", choices=("demo", "synthetic"), default="demo",
+                    help="the demo course, or the scheduler benchmark's synthetic course (for --load)")
+    ap.add_argument("--load", action="append", default=[], metavar="KIND=PATH",
+                    help="serve this policy saved by bench/scheduler.py --save (needs --course synthetic)")
     args = ap.parse_args(argv)
+    loads: list[tuple[str, Path]] = []
+    for spec in args.load:
+        kind, sep, path = spec.partition("=")
+        if not sep or not Path(path).is_file():
+            ap.error(f"--load {spec!r}: expected KIND=PATH with PATH a file saved by bench/scheduler.py --save")
+        loads.append((kind, Path(path)))
+    if loads and args.course != "synthetic":
+        ap.error("--load serves a policy of the scheduler benchmark's course: add --course synthetic")
 
-    setup_demo_database()
+    setup_demo_database(args.course)
     from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
 
     from learners.services import user_create
@@ -127,6 +159,11 @@ def main(argv: list[str] | None = None) -> int:
         return out
 
     results = {"mastery": measure("mastery", 1)}
+    for k, (kind, path) in enumerate(loads):
+        label = f"{kind}:{path.name}"
+        version, _ = policy_version_create(name=f"bench-{label}", kind=kind, params=bound_to_database(path))
+        policy_activate(version_id=version.pk)
+        results[label] = measure(label, 100 + k)
     for k, kind in enumerate(p for p in args.policies.split(",") if p):
         if kind == "bandit" or kind in SIM_TRAINED:
             trained = policy_train(kind=kind, min_decisions=10, n_boot=50,

@@ -1,4 +1,5 @@
-"""`bench/scheduler.py`: a policy saved by one run and loaded by another is evaluated exactly as trained."""
+"""`bench/scheduler.py`: a policy saved by one run and loaded by another is evaluated exactly as trained, and
+`bench/serving.py` serves it through the API."""
 
 import json
 import subprocess
@@ -30,6 +31,16 @@ def test_saved_policy_loaded_in_another_run_gives_the_same_figures(tmp_path):
     assert list(loaded["policies"]) == ["mastery", "joint"]
     for name in ("mastery", "joint"):
         assert loaded["policies"][name]["to_mastery"] == trained["policies"][name]["to_mastery"]
+
+    # The same file served through the API over the benchmark's course (`bench/serving.py --load`).
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "serving.py"), "--course", "synthetic", "--policies", "",
+         "--load", f"joint={tmp_path / 'joint.bin'}", "--learners", "2", "--steps", "4", "--json"],
+        capture_output=True, text=True, timeout=300, cwd=ROOT, check=True,
+    )  # fmt: skip
+    served = json.loads(out.stdout)["results"]
+    assert list(served) == ["mastery", "joint:joint.bin"]
+    assert served["joint:joint.bin"]["next_ms"]["n"] == 8 and "error" not in served["joint:joint.bin"]
 
 
 def test_load_names_the_bad_argument(tmp_path):

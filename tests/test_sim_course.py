@@ -1,6 +1,7 @@
 import numpy as np
 
-from tutor.sim.course import course_from_document, synthetic_course
+from curriculum.document import parse_document
+from tutor.sim.course import course_document, course_from_document, synthetic_course
 
 
 def test_synthetic_course_is_a_seeded_dag_with_spread_difficulties():
@@ -38,3 +39,15 @@ def test_course_from_document():
     assert c.item_skills == ((0,), (1,), (0, 1))
     assert c.difficulty.tolist() == [-1.0, 0.0, 1.0]
     assert c.skill_names == ("add", "mul")
+
+
+def test_course_document_is_read_back_as_the_same_course():
+    course = synthetic_course(8, 4, random_state=3)
+    doc = course_document(course)
+    parsed = parse_document(doc)  # the service's importer accepts it
+    assert len(parsed.skills) == 8 and len(parsed.items) == 32
+    back = course_from_document(doc)
+    assert sorted(back.graph.edges()) == sorted(course.graph.edges())
+    assert back.item_skills == course.item_skills
+    assert np.allclose(back.difficulty, course.difficulty)  # -1..1, centred: read as written
+    assert back.skill_names == tuple(f"skill-{s}" for s in range(8))

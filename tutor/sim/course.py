@@ -137,3 +137,30 @@ def course_from_document(doc: Mapping[str, Any], *, difficulty_scale: float | No
         difficulty=diff,
         skill_names=tuple(str(s["code"]) for s in skills),
     )
+
+
+def course_document(course: Course) -> dict[str, Any]:
+    """The course in the curriculum JSON format, for importing into the service (`course_from_document` reads it
+    back): skill codes are the skill names, item codes `item-<id>`, every answer the number 1 (the simulator
+    decides right or wrong, not the text). Difficulties are written as they are."""
+    codes = course.skill_names or tuple(f"skill-{s}" for s in course.skill_ids)
+    code_of = dict(zip(course.skill_ids, codes, strict=True))
+    skills = [
+        {
+            "code": code_of[sid],
+            "name": code_of[sid],
+            "prerequisites": [code_of[p] for p in sorted(course.graph.prerequisites(sid))],
+        }
+        for sid in course.skill_ids
+    ]
+    items = [
+        {
+            "code": f"item-{iid}",
+            "skills": [codes[s] for s in course.item_skills[k]],
+            "prompt": f"Exercise {iid} on {', '.join(codes[s] for s in course.item_skills[k])}.",
+            "answer": {"type": "number", "value": "1"},
+            "difficulty": float(course.difficulty[k]),
+        }
+        for k, iid in enumerate(course.item_ids)
+    ]
+    return {"skills": skills, "items": items}
