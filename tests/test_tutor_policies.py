@@ -130,3 +130,19 @@ def test_a_version_with_a_non_finite_number_is_refused_naming_it_and_nothing_is_
     # Finite numbers, nested, are stored as they are.
     version, created = policies.policy_version_create(name="ok", kind="zpdes", ope_report={"a": [{"b": 0.5}]})
     assert created and version.ope_report == {"a": [{"b": 0.5}]}
+
+
+def test_the_serving_lookup_leaves_parameters_and_reports_in_the_database(course):
+    # Looked up every second per process: a learned version's parameters (tens of MB for a plan) are read once,
+    # when the process first loads the policy, not with every lookup.
+    a, _ = policies.policy_version_create(name="a", kind="mastery", ope_report={"note": "x" * 1000})
+    b, _ = policies.policy_version_create(name="b", kind="mastery", hyperparameters={"epsilon": 0.3})
+    policies.policy_activate(version_id=a.pk)
+    policies.experiment_start(name="e", treatment_id=b.pk, treatment_share=0.5)
+    policies.serving_changed()
+    experiment, version = policies._serving()
+    assert version == a and {"params", "ope_report"} <= version.get_deferred_fields()
+    for arm in (experiment.control, experiment.treatment):
+        assert {"params", "ope_report"} <= arm.get_deferred_fields()
+    learner = user_create(username="l1", role="learner")
+    assert decision_next(learner_id=learner["learner_id"]).policy_version_id in (a.pk, b.pk)
