@@ -1,6 +1,10 @@
 """A per-process cache with a short time-to-live, for lookups every request makes (the active tracer and policy
 versions, the curriculum snapshot key). Another process sees a change within `ttl` seconds; the process that
-makes the change clears the cache at once."""
+makes the change clears the cache at once.
+
+When the value has expired, one thread reloads it and the others go on with the last value meanwhile (stale while
+revalidating): a reload under load takes several milliseconds, and every request that arrived in that window used
+to wait for it. A cleared cache has no last value, so after `clear` every caller waits for the fresh one."""
 
 from __future__ import annotations
 
@@ -25,14 +29,20 @@ class TTLCache(Generic[T]):
         _ALL.append(self)  # type: ignore[arg-type]
 
     def get(self) -> T:
-        now = time.monotonic()
-        if self._value is not None and now < self._expires:
-            return self._value
-        with self._lock:
+        value = self._value
+        if value is not None and time.monotonic() < self._expires:
+            return value
+        if value is not None and not self._lock.acquire(blocking=False):
+            return value  # another thread is reloading it
+        if value is None:
+            self._lock.acquire()
+        try:
             if self._value is None or time.monotonic() >= self._expires:
                 self._value = self._load()
                 self._expires = time.monotonic() + self.ttl
             return self._value
+        finally:
+            self._lock.release()
 
     def clear(self) -> None:
         with self._lock:
