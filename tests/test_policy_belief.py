@@ -8,7 +8,16 @@ import pytest
 
 from curriculum.graph import SkillGraph
 from tutor.policy.base import Candidate, LearnerView, Outcome
-from tutor.policy.belief import FORGET_MAX, BeliefModel, BeliefPolicy, FilterState, _pad, _torch_loglik
+from tutor.policy.belief import (
+    COEF_MAX,
+    FORGET_MAX,
+    LOGIT_MAX,
+    BeliefModel,
+    BeliefPolicy,
+    FilterState,
+    _pad,
+    _torch_loglik,
+)
 from tutor.policy.registry import LEARNED, load_policy
 
 GRAPH = SkillGraph([1, 2, 3, 4], [(1, 2), (2, 3), (1, 4)])
@@ -159,6 +168,16 @@ def test_vectorised_likelihood_equals_the_filter_with_a_graph():
     at_bound = float(_torch_loglik({**th, "forget": torch.tensor(math.log(FORGET_MAX))}, data, pre))
     beyond = float(_torch_loglik({**th, "forget": torch.tensor(1000.0, dtype=torch.float64)}, data, pre))
     assert math.isfinite(beyond) and beyond == at_bound
+    # So do logits and coefficients beyond their bounds (a fit on a few dozen answers walked the prerequisite
+    # logit and the item-fit coefficients far enough for 0 * inf: a NaN likelihood).
+    far = {**th, "prior": th["prior"] - 800.0, "prereq": torch.tensor(-800.0, dtype=torch.float64),
+           "prior_prereq": torch.tensor(-800.0, dtype=torch.float64),
+           "fit_linear": torch.tensor(900.0, dtype=torch.float64), "difficulty_effect": torch.tensor(-900.0, dtype=torch.float64)}  # fmt: skip
+    edge = {**th, "prior": (th["prior"] - 800.0).clamp(min=-LOGIT_MAX), "prereq": torch.tensor(-LOGIT_MAX, dtype=torch.float64),
+            "prior_prereq": torch.tensor(-LOGIT_MAX, dtype=torch.float64),
+            "fit_linear": torch.tensor(COEF_MAX, dtype=torch.float64), "difficulty_effect": torch.tensor(-COEF_MAX, dtype=torch.float64)}  # fmt: skip
+    far_ll = float(_torch_loglik(far, data, pre))
+    assert math.isfinite(far_ll) and far_ll == float(_torch_loglik(edge, data, pre))
 
 
 def test_distribution_explores_every_candidate_and_sums_to_one():

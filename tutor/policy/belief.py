@@ -77,6 +77,12 @@ FIT_CAP = 30.0
 #: forgotten). A log where every pause ends in wrong answers has its likelihood's supremum at an infinite rate;
 #: bounded, the model stays finite (and its reports valid JSON).
 FORGET_MAX = 5.0
+# Bounds of the other fitted parameters (logits, and the difficulty, fatigue and item-fit coefficients). On a log of
+# a few dozen answers the model is not identified and L-BFGS can walk a parameter far enough for a probability to
+# be exactly 0 or 1 and the likelihood NaN (a service test's log did). Fits on real-sized logs stay far inside
+# (the benchmark's: every logit within 2.5, every coefficient within 0.6).
+LOGIT_MAX = 20.0
+COEF_MAX = 10.0
 
 
 def item_fit(g: Mapping[str, float], d: float) -> float:
@@ -386,31 +392,32 @@ class BeliefModel:
         opt.step(objective)  # type: ignore[no-untyped-call]
         with torch.no_grad():
             self.loglik_ = float(_torch_loglik(th, tens, pre_t))
+            fitted = _bounded(th)
             sig = torch.sigmoid
-            w = torch.softmax(th["class_weight"], dim=0)
+            w = torch.softmax(fitted["class_weight"], dim=0)
             classes = [
                 {
                     "weight": float(w[k]),
-                    "rate": float(torch.exp(th["class_rate"][k])),
-                    "shift": float(th["class_shift"][k]),
+                    "rate": float(torch.exp(fitted["class_rate"][k])),
+                    "shift": float(fitted["class_shift"][k]),
                 }
                 for k in range(kc)
             ]
             self.set_params(
                 skills,
                 prereq,
-                sig(th["prior"]).numpy(),
-                sig(th["learn"]).numpy(),
-                sig(th["guess"]).numpy(),
-                sig(th["slip"]).numpy(),
+                sig(fitted["prior"]).numpy(),
+                sig(fitted["learn"]).numpy(),
+                sig(fitted["guess"]).numpy(),
+                sig(fitted["slip"]).numpy(),
                 {
-                    "difficulty_effect": float(th["difficulty_effect"]),
-                    "fatigue": float(th["fatigue"]),
-                    "fit_linear": float(th["fit_linear"]),
-                    "fit_quadratic": float(th["fit_quadratic"]),
-                    "prereq": float(sig(th["prereq"])),
-                    "prior_prereq": float(sig(th["prior_prereq"])),
-                    "forget": float(_forget_rate(th)),
+                    "difficulty_effect": float(fitted["difficulty_effect"]),
+                    "fatigue": float(fitted["fatigue"]),
+                    "fit_linear": float(fitted["fit_linear"]),
+                    "fit_quadratic": float(fitted["fit_quadratic"]),
+                    "prereq": float(sig(fitted["prereq"])),
+                    "prior_prereq": float(sig(fitted["prior_prereq"])),
+                    "forget": float(_forget_rate(fitted)),
                 },
                 classes,
             )
@@ -481,11 +488,25 @@ def _forget_rate(th: dict[str, Any]) -> Any:
     return torch.exp(th["forget"].clamp(max=math.log(FORGET_MAX)))
 
 
+def _bounded(th: dict[str, Any]) -> dict[str, Any]:
+    """The unconstrained parameters `th` within their bounds (LOGIT_MAX, COEF_MAX; the forgetting rate is
+    bounded by `_forget_rate`): the likelihood and the fitted model read them here, so they agree."""
+    out = dict(th)
+    for k in ("prior", "learn", "guess", "slip", "prereq", "prior_prereq", "class_shift"):
+        out[k] = th[k].clamp(-LOGIT_MAX, LOGIT_MAX)
+    for k in ("difficulty_effect", "fatigue", "fit_linear", "fit_quadratic"):
+        out[k] = th[k].clamp(-COEF_MAX, COEF_MAX)
+    out["class_rate"] = th["class_rate"].clamp(-math.log(COEF_MAX), math.log(COEF_MAX))
+    return out
+
+
 def _torch_loglik(th: dict[str, Any], d: dict[str, Any], pre: Any) -> Any:
     """The filter of `BeliefModel.update`, vectorised over classes and learners (same arithmetic), mixed over
-    the classes per learner. `th` holds unconstrained parameters (logits, logs; `class_*` of length K)."""
+    the classes per learner. `th` holds unconstrained parameters (logits, logs; `class_*` of length K), read
+    within their bounds (`_bounded`)."""
     import torch
 
+    th = _bounded(th)
     sig = torch.sigmoid
     t_max, n = d["mask"].shape
     n_sk = pre.shape[0]
