@@ -323,3 +323,24 @@ def test_a_log_where_every_pause_ends_in_wrong_answers_fits_a_bounded_forgetting
     assert math.isfinite(forget) and 1.0 < forget <= FORGET_MAX + 1e-9
     assert math.isfinite(fitted.loglik_)
     json.dumps(fitted.to_dict(), allow_nan=False)
+
+
+def test_a_fit_on_a_few_dozen_answers_stays_within_the_bounds():
+    # 96 answers of 8 learners, right half the time: nothing identifies the model and an unbounded fit walks
+    # logits and coefficients to hundreds (probabilities of exactly 0 or 1). The fit is made again within the
+    # bounds, so the model is finite and every probability strictly between 0 and 1.
+    rng = np.random.default_rng(3)
+    learner = np.repeat(np.arange(8), 12)
+    skill = rng.choice([1, 2, 3], size=96)
+    diff = rng.choice([-1.0, 0.0, 1.0], size=96)
+    correct = rng.random(96) < 0.5 + 0.4 * (skill == 1)
+    time = np.tile(np.arange(12) * 60.0, 8)
+    m = BeliefModel(n_classes=1).fit(SkillGraph([1, 2, 3], [(1, 2), (2, 3)]), learner, skill, diff, correct, time)
+    assert math.isfinite(m.loglik_)
+    edge = 1.0 / (1.0 + math.exp(LOGIT_MAX))
+    for name in ("prior_", "learn_", "guess_", "slip_"):
+        p = getattr(m, name)
+        assert np.all(p >= edge - 1e-12) and np.all(p <= 1 - edge + 1e-12), name
+    for key in ("difficulty_effect", "fatigue", "fit_linear", "fit_quadratic"):
+        assert abs(m.globals_[key]) <= COEF_MAX, key
+    json.dumps(m.to_dict(), allow_nan=False)

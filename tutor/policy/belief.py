@@ -356,42 +356,58 @@ class BeliefModel:
         pre_t = torch.as_tensor(prereq, dtype=dd)
         kc = self.n_classes
         spread = torch.linspace(-1.0, 1.0, kc, dtype=dd) if kc > 1 else torch.zeros(1, dtype=dd)
-        th = {
-            "prior": torch.full((n_sk,), float(_logit(0.6)), dtype=dd),
-            "learn": torch.full((n_sk,), float(_logit(0.2)), dtype=dd),
-            "guess": torch.full((n_sk,), float(_logit(0.2)), dtype=dd),
-            "slip": torch.full((n_sk,), float(_logit(0.15)), dtype=dd),
-            "difficulty_effect": torch.tensor(0.3, dtype=dd),
-            "fatigue": torch.tensor(0.2, dtype=dd),
-            "fit_linear": torch.tensor(0.0, dtype=dd),
-            "fit_quadratic": torch.tensor(0.0, dtype=dd),
-            "prereq": torch.tensor(float(_logit(0.5)), dtype=dd),
-            "prior_prereq": torch.tensor(float(_logit(0.5)), dtype=dd),
-            "forget": torch.tensor(math.log(0.02), dtype=dd),
-            "class_rate": 1.0 * spread,
-            "class_shift": 0.3 * spread,
-            "class_weight": torch.zeros(kc, dtype=dd),
-        }
-        free = [k for k in th if not (kc == 1 and k.startswith("class_"))]
-        for k in free:
-            th[k].requires_grad_(True)
+
+        def start() -> dict[str, Any]:
+            th = {
+                "prior": torch.full((n_sk,), float(_logit(0.6)), dtype=dd),
+                "learn": torch.full((n_sk,), float(_logit(0.2)), dtype=dd),
+                "guess": torch.full((n_sk,), float(_logit(0.2)), dtype=dd),
+                "slip": torch.full((n_sk,), float(_logit(0.15)), dtype=dd),
+                "difficulty_effect": torch.tensor(0.3, dtype=dd),
+                "fatigue": torch.tensor(0.2, dtype=dd),
+                "fit_linear": torch.tensor(0.0, dtype=dd),
+                "fit_quadratic": torch.tensor(0.0, dtype=dd),
+                "prereq": torch.tensor(float(_logit(0.5)), dtype=dd),
+                "prior_prereq": torch.tensor(float(_logit(0.5)), dtype=dd),
+                "forget": torch.tensor(math.log(0.02), dtype=dd),
+                "class_rate": 1.0 * spread,
+                "class_shift": 0.3 * spread,
+                "class_weight": torch.zeros(kc, dtype=dd),
+            }
+            for k in th:
+                if not (kc == 1 and k.startswith("class_")):
+                    th[k].requires_grad_(True)
+            return th
+
         n_obs = float(data["mask"].sum())
-        opt = torch.optim.LBFGS(
-            [th[k] for k in free], lr=1.0, max_iter=self.max_iter, line_search_fn="strong_wolfe"
-        )
 
-        def objective() -> torch.Tensor:
-            opt.zero_grad()
-            ll = _torch_loglik(th, tens, pre_t)
-            reg = sum(((th[k] - th[k].mean()) ** 2).sum() for k in ("prior", "learn", "guess", "slip")) / n_sk
-            reg = reg + (th["class_rate"].mean() ** 2 + th["class_shift"].mean() ** 2)
-            loss: torch.Tensor = -ll / n_obs + self.ridge * reg
-            loss.backward()  # type: ignore[no-untyped-call]
-            return loss
+        def optimise(bounded: bool) -> tuple[dict[str, Any], float]:
+            th = start()
+            opt = torch.optim.LBFGS(
+                [v for v in th.values() if v.requires_grad], lr=1.0, max_iter=self.max_iter,
+                line_search_fn="strong_wolfe",
+            )  # fmt: skip
 
-        opt.step(objective)  # type: ignore[no-untyped-call]
+            def objective() -> torch.Tensor:
+                opt.zero_grad()
+                ll = _torch_loglik(th, tens, pre_t, bounded)
+                reg = sum(((th[k] - th[k].mean()) ** 2).sum() for k in ("prior", "learn", "guess", "slip")) / n_sk
+                reg = reg + (th["class_rate"].mean() ** 2 + th["class_shift"].mean() ** 2)
+                loss: torch.Tensor = -ll / n_obs + self.ridge * reg
+                loss.backward()  # type: ignore[no-untyped-call]
+                return loss
+
+            opt.step(objective)  # type: ignore[no-untyped-call]
+            with torch.no_grad():
+                return th, float(_torch_loglik(th, tens, pre_t, bounded))
+
+        # Unbounded first (a fit on a real-sized log stays far inside the bounds, and this keeps its optimiser's
+        # path as it was); when that ends outside the bounds or not finite (a log of a few dozen answers), again
+        # within them.
+        th, self.loglik_ = optimise(bounded=False)
+        if not math.isfinite(self.loglik_) or not _within_bounds(th):
+            th, self.loglik_ = optimise(bounded=True)
         with torch.no_grad():
-            self.loglik_ = float(_torch_loglik(th, tens, pre_t))
             fitted = _bounded(th)
             sig = torch.sigmoid
             w = torch.softmax(fitted["class_weight"], dim=0)
@@ -500,13 +516,21 @@ def _bounded(th: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _torch_loglik(th: dict[str, Any], d: dict[str, Any], pre: Any) -> Any:
-    """The filter of `BeliefModel.update`, vectorised over classes and learners (same arithmetic), mixed over
-    the classes per learner. `th` holds unconstrained parameters (logits, logs; `class_*` of length K), read
-    within their bounds (`_bounded`)."""
+def _within_bounds(th: dict[str, Any]) -> bool:
+    """Whether every parameter of `th` is finite and within its bounds (`_bounded` would leave it as it is)."""
     import torch
 
-    th = _bounded(th)
+    return all(bool(torch.equal(v, th[k])) and bool(torch.isfinite(v).all()) for k, v in _bounded(th).items())
+
+
+def _torch_loglik(th: dict[str, Any], d: dict[str, Any], pre: Any, bounded: bool = True) -> Any:
+    """The filter of `BeliefModel.update`, vectorised over classes and learners (same arithmetic), mixed over
+    the classes per learner. `th` holds unconstrained parameters (logits, logs; `class_*` of length K), read
+    within their bounds (`_bounded`) unless `bounded` is false (the forgetting rate is bounded either way)."""
+    import torch
+
+    if bounded:
+        th = _bounded(th)
     sig = torch.sigmoid
     t_max, n = d["mask"].shape
     n_sk = pre.shape[0]
