@@ -5,6 +5,16 @@ from __future__ import annotations
 
 import os
 import tempfile
+from typing import Any
+
+
+def scheduler_course() -> Any:
+    """The course `bench/scheduler.py` evaluates on (`ExperimentConfig`'s synthetic course)."""
+    from tutor.sim.course import synthetic_course
+    from tutor.sim.experiment import ExperimentConfig
+
+    config = ExperimentConfig()
+    return synthetic_course(config.n_skills, config.items_per_skill, random_state=config.course_seed)
 
 
 def setup_demo_database(course: str = "demo") -> None:
@@ -30,12 +40,6 @@ def setup_demo_database(course: str = "demo") -> None:
         demo_setup()
         return
     from curriculum.services import curriculum_import
-    from tutor.sim.course import course_document, synthetic_course
-    from tutor.sim.experiment import ExperimentConfig
+    from tutor.sim.course import course_document
 
-    config = ExperimentConfig()
-    curriculum_import(
-        document=course_document(
-            synthetic_course(config.n_skills, config.items_per_skill, random_state=config.course_seed)
-        )
-    )
+    curriculum_import(document=course_document(scheduler_course()))

@@ -41,21 +41,23 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench._demo_db import setup_demo_database  # noqa: E402
+from bench._demo_db import scheduler_course, setup_demo_database  # noqa: E402
 
 
 def bound_to_database(path: Path) -> bytes:
     """A policy file of `bench/scheduler.py --save` with its model's skills (the synthetic course's ids) replaced
-    by the database ids of the skills with their codes (`course_document`: `skill-<id>`)."""
+    by the database ids of the skills imported under their names (`course_document`)."""
     from curriculum.models import Skill
 
     head, sep, body = path.read_bytes().partition(b"\n")
     doc = json.loads(head)
+    course = scheduler_course()
+    code_of = dict(zip(course.skill_ids, course.skill_names, strict=True))
     pk_of = dict(Skill.objects.values_list("code", "id"))
-    missing = [s for s in doc["model"]["skills"] if f"skill-{s}" not in pk_of]
+    missing = [s for s in doc["model"]["skills"] if code_of.get(s) not in pk_of]
     if missing:
         raise SystemExit(f"{path}: skills {missing} are not in the database's course (was it saved on another?)")
-    doc["model"]["skills"] = [pk_of[f"skill-{s}"] for s in doc["model"]["skills"]]
+    doc["model"]["skills"] = [pk_of[code_of[s]] for s in doc["model"]["skills"]]
     return json.dumps(doc).encode() + sep + body
 
 

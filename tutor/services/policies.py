@@ -38,8 +38,13 @@ def policy_load(version: PolicyVersion) -> Policy:
             cls = POLICIES.get(version.kind)
             if cls is None:
                 raise InvalidInput("kind", f"unknown policy {version.kind!r}; known: {', '.join(sorted(POLICIES))}")
-            # The serving lookup leaves the parameters out (`_serving`); they are read here, once per process.
-            params = bytes(PolicyVersion.objects.filter(pk=version.pk).values_list("params", flat=True).get())
+            # The serving lookup leaves the parameters out (`_serving`); they are read here, once per process, and
+            # not kept on the shared cached version.
+            params = bytes(
+                PolicyVersion.objects.filter(pk=version.pk).values_list("params", flat=True).get()
+                if "params" in version.get_deferred_fields()
+                else version.params
+            )
             loader = getattr(cls, "load", None)
             if params and loader is not None:
                 _loaded[version.pk] = loader(io.BytesIO(params))
