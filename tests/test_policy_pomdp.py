@@ -9,7 +9,14 @@ from tests.test_policy_joint import CANDS, GRAPH, history, joint
 from tutor.policy.base import LearnerView
 from tutor.policy.belief import item_fit
 from tutor.policy.joint import JointBeliefPolicy, JointModel, rate_classes
-from tutor.policy.pomdp import BeliefPlanner, BeliefRecorder, PlanningPolicy, PlanRecorder, _best_fit
+from tutor.policy.pomdp import (
+    BeliefPlanner,
+    BeliefRecorder,
+    MassScreen,
+    PlanningPolicy,
+    PlanRecorder,
+    _best_fit,
+)
 from tutor.policy.registry import LEARNED, load_policy
 
 
@@ -176,3 +183,74 @@ def test_a_policy_planned_by_class_records_serves_and_round_trips():
     assert again.planner_.classes and np.array_equal(
         again.distribution(CANDS, view), policy.distribution(CANDS, view)
     )
+
+
+def _values_over_states(rng, n, n_skills, noise):
+    """n value vectors (>= 0) over the 2^S knowledge states, shaped as plans' are (each known skill saves some
+    exercises, a pair interacts), with `noise` of unstructured spread."""
+    bits = ((np.arange(1 << n_skills)[:, None] >> np.arange(n_skills)) & 1).astype(np.float64)
+    saves = rng.uniform(0.0, 30.0, (n, n_skills))
+    pairs = rng.uniform(0.0, 5.0, (n, 1)) * (bits[:, 0] * bits[:, 1])[None, :]
+    values = 30.0 * n_skills + 10.0 - saves @ bits.T - pairs + rng.normal(0.0, noise, (n, 1 << n_skills))
+    return np.maximum(values, 0.0).astype(np.float32)
+
+
+def test_the_screen_finds_the_full_products_vector_reading_part_of_the_plan_for_a_likely_state():
+    rng = np.random.default_rng(0)
+    alphas = _values_over_states(rng, 600, 10, noise=0.3)
+    screen = MassScreen(alphas, stages=(64, 256))
+    settled = rng.dirichlet(np.full(1 << 10, 0.02), size=100).astype(np.float32)
+    spread = rng.dirichlet(np.ones(1 << 10), size=40).astype(np.float32)
+    known = np.eye(1 << 10, dtype=np.float32)[rng.choice(1 << 10, 30)]
+    read = {}
+    for name, beliefs in (("settled", settled), ("spread", spread), ("known", known)):
+        read[name] = []
+        for b in beliefs:
+            full = alphas @ b
+            row, value = screen.argmin(b)
+            assert row == int(full.argmin()) and value == pytest.approx(float(full.min()), rel=1e-5)
+            read[name].append(screen.read_ / alphas.size)
+    # A known state is bounded exactly after the first stage: a quarter of the plan's states and a few vectors.
+    assert max(read["known"]) < 0.1
+    assert np.median(read["settled"]) < 0.5
+    # A belief spread over every state keeps most vectors in: it reads the stages and then the whole plan.
+    assert min(read["spread"]) > 1.0
+    # Ties go to the first vector, as the full product's argmin sends them; the bounds need costs >= 0.
+    assert MassScreen(np.concatenate([alphas[:5], alphas[:5]])).argmin(known[0])[0] == int(
+        (alphas[:5] @ known[0]).argmin()
+    )
+    with pytest.raises(ValueError, match=">= 0"):
+        MassScreen(alphas - 1000.0)
+
+
+def test_a_large_plan_serves_through_its_screen_the_decisions_of_the_full_product(monkeypatch):
+    m = joint()
+    joint_policy = JointBeliefPolicy(unlock=0.7).fit(m)
+    recorder = BeliefRecorder.of(joint_policy)
+    rng = np.random.default_rng(2)
+    views = [LearnerView(graph=GRAPH, mastery={}, history=history(rng, k), now=1e7) for k in range(0, 60, 2)]
+    for v in views:
+        recorder.select(CANDS, v, rng)
+    policy = PlanningPolicy.of(joint_policy).plan(recorder.sample(40), iterations=30)
+    planner = policy.planner_
+    assert planner is not None and planner.alphas_.size < planner.screen_above
+    small = [policy.distribution(CANDS, v) for v in views]
+    assert planner._screen is None  # a small plan reads every vector
+    monkeypatch.setattr(BeliefPlanner, "screen_above", 0)
+    monkeypatch.setattr(MassScreen.__init__, "__defaults__", ((4, 8), 0.1))  # stages within 16 states
+    again = load_policy("pomdp", _saved(policy))
+    assert again.planner_._screen is not None  # made when the plan is loaded
+    assert again.planner_._screen.alphas is again.planner_.alphas_
+    for v, want in zip(views, small, strict=True):
+        assert np.array_equal(again.distribution(CANDS, v), want)
+    read = []
+    for b in np.random.default_rng(3).dirichlet(np.full(16, 0.3), size=50):
+        assert again.planner_.action(b) == planner.action(b)
+        read.append(again.planner_._screen.read_)
+        assert again.planner_.value(b) == pytest.approx(planner.value(b), abs=1e-4)
+    assert min(read) > 0  # through the screen (this plan is two vectors: the stages cannot rule one out)
+    # New vectors (more rounds) get a new screen.
+    again.replan(recorder.sample(40, random_state=5), iterations=3)
+    b = np.full(16, 1.0 / 16, dtype=np.float32)
+    assert again.planner_.value(b) == pytest.approx(float((again.planner_.alphas_ @ b).min()), abs=1e-4)
+    assert again.planner_._screen.alphas is again.planner_.alphas_
