@@ -93,13 +93,6 @@ class MassScreen:
         self.few = few
         self.read_ = 0  # rows x states read by the last `argmin` (for the benchmark)
 
-    def candidates(self, belief: np.ndarray, states: int) -> np.ndarray:
-        """The rows that may attain the minimum at `belief`, bounded after its `states` likeliest states."""
-        b = np.asarray(belief, dtype=np.float32)
-        top = np.argsort(b)[::-1][:states]
-        part = (b[top] @ self.by_state[top]).astype(np.float64)
-        return self._alive(part, float(b.sum(dtype=np.float64)) - float(b[top].sum(dtype=np.float64)), states)
-
     def _alive(self, part: np.ndarray, left: float, states: int) -> np.ndarray:
         left = max(left, 0.0)
         upper = part + left * self.most
