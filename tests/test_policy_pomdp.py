@@ -215,12 +215,13 @@ def test_the_screen_finds_the_full_products_vector_reading_part_of_the_plan_for_
     assert np.median(read["settled"]) < 0.5
     # A belief spread over every state keeps most vectors in: it reads the stages and then the whole plan.
     assert min(read["spread"]) > 1.0
-    # Ties go to the first vector, as the full product's argmin sends them; the bounds need costs >= 0.
+    # Ties go to the first vector, as the full product's argmin sends them; the bounds hold for values of any sign.
     assert MassScreen(np.concatenate([alphas[:5], alphas[:5]])).argmin(known[0])[0] == int(
         (alphas[:5] @ known[0]).argmin()
     )
-    with pytest.raises(ValueError, match=">= 0"):
-        MassScreen(alphas - 1000.0)
+    below = MassScreen(alphas - 200.0, stages=(64, 256))
+    for b in np.concatenate([settled[:20], known[:10]]):
+        assert below.argmin(b)[0] == int(((alphas - 200.0) @ b).argmin())
 
 
 def test_a_large_plan_serves_through_its_screen_the_decisions_of_the_full_product(monkeypatch):

@@ -69,11 +69,11 @@ _U32 = 2.0**-24  # float32's unit roundoff
 class MassScreen:
     """The least of `alphas @ b` over the rows of `alphas` (n, N), reading the belief's likely states first.
 
-    Values are expected costs, so every entry is >= 0, and a belief is a distribution. With the states sorted by
-    probability, the product over the first T of them, plus the probability m left on the others times the
-    row's least (greatest) entry, is a lower (upper) bound of the row's value. After the first `stages[0]`
-    states, then `stages[1]`, ..., every row whose lower bound exceeds the least upper bound is out (float32
-    rounding of the partial sums is covered: (T + 2) u of the largest bound); once at most `few` of the rows
+    A belief is a distribution. With its states sorted by probability, the product over the first T of them,
+    plus the probability m left on the others times the row's least (greatest) entry, is a lower (upper) bound
+    of the row's value. After the first `stages[0]` states, then `stages[1]`, ..., every row whose lower bound
+    exceeds the least upper bound is out (float32 rounding of the partial sums is covered: (T + 2) u of the
+    largest entry's size); once at most `few` of the rows
     remain, they are read in full. The row found is the full product's argmin up to float32 rounding of
     near-ties, as the full product itself decides them. A belief spread over many states keeps most rows in
     until the last stage and then takes the full product, paying the stages on top; a concentrated belief
@@ -84,8 +84,7 @@ class MassScreen:
 
     def __init__(self, alphas: np.ndarray, stages: Sequence[int] = (128, 512), few: float = 0.1) -> None:
         self.alphas = np.ascontiguousarray(alphas, dtype=np.float32)
-        if len(self.alphas) and float(self.alphas.min()) < 0.0:
-            raise ValueError("the screen's bounds need values >= 0 (expected costs)")
+        self.scale = float(np.abs(self.alphas).max()) if self.alphas.size else 0.0
         self.by_state = np.ascontiguousarray(self.alphas.T)  # (N, n)
         self.least = self.alphas.min(axis=1).astype(np.float64)
         self.most = self.alphas.max(axis=1).astype(np.float64)
@@ -96,7 +95,7 @@ class MassScreen:
     def _alive(self, part: np.ndarray, left: float, states: int) -> np.ndarray:
         left = max(left, 0.0)
         upper = part + left * self.most
-        tol = (states + 2) * _U32 * float(upper.max())
+        tol = (states + 2) * _U32 * self.scale
         return np.flatnonzero(part + left * self.least <= upper.min() + tol)
 
     def argmin(self, belief: np.ndarray) -> tuple[int, float]:
