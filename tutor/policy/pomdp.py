@@ -84,10 +84,10 @@ class MassScreen:
 
     def __init__(self, alphas: np.ndarray, stages: Sequence[int] = (128, 512), few: float = 0.1) -> None:
         self.alphas = np.ascontiguousarray(alphas, dtype=np.float32)
-        self.scale = float(np.abs(self.alphas).max()) if self.alphas.size else 0.0
         self.by_state = np.ascontiguousarray(self.alphas.T)  # (N, n)
         self.least = self.alphas.min(axis=1).astype(np.float64)
         self.most = self.alphas.max(axis=1).astype(np.float64)
+        self.scale = float(max(-self.least.min(), self.most.max())) if self.alphas.size else 0.0  # largest |entry|
         self.stages = [t for t in sorted(stages) if 0 < t < self.alphas.shape[1]]
         self.few = few
         self.read_ = 0  # rows x states read by the last `argmin` (for the benchmark)
