@@ -329,3 +329,21 @@ def test_an_extreme_item_fit_does_not_overflow_the_filter():
     assert item_fit(g, 1.0) == pytest.approx(np.exp(FIT_CAP))
     assert item_fit({"fit_linear": 0.5, "fit_quadratic": -0.5}, 0.4) == pytest.approx(np.exp(0.2 - 0.08))
     assert np.all(np.isfinite(item_fit_many(g, np.array([-1.0, 0.0, 1.0]))))
+
+
+def test_tuning_with_paired_z_keeps_the_grids_first_setting_through_a_near_tie():
+    shared = np.random.default_rng(1).normal(0.0, 20.0, 300)
+
+    def score(edge):
+        def per_learner(p):  # each learner's minus exercises: the second setting ahead by `edge` on average
+            noise = np.random.default_rng(int(p.unlock * 10) + p.lookahead).normal(0.0, 3.0, 300)
+            return shared + noise - noise.mean() + (edge if p.unlock == 0.7 else 0.0)
+
+        return per_learner
+
+    grid = {"unlock": (0.6, 0.7), "lookahead": (0,)}
+    near = JointBeliefPolicy().fit(joint()).tune(score(0.2), grid, paired_z=2.0)
+    assert (near.unlock, near.lookahead) == (0.6, 0)
+    assert near.tuning_[1]["score"] > near.tuning_[0]["score"] and near.tuning_[1]["vs_first_se"] > 0.1
+    assert JointBeliefPolicy().fit(joint()).tune(score(0.2), grid).unlock == 0.7  # the plain best mean
+    assert JointBeliefPolicy().fit(joint()).tune(score(2.0), grid, paired_z=2.0).unlock == 0.7

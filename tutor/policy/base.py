@@ -164,26 +164,52 @@ PolicyT = TypeVar("PolicyT", bound=Policy)
 def grid_search(
     grid: Mapping[str, Sequence[Any]],
     trial: Callable[[dict[str, Any]], PolicyT],
-    score: Callable[[PolicyT], float],
+    score: Callable[[PolicyT], float | np.ndarray],
     complete: Callable[[dict[str, Any]], dict[str, Any] | None] = lambda params: params,
+    *,
+    paired_z: float = 0.0,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Hyperparameter search for learned policies: every combination of `grid`, completed (derived values filled
-    in, or None to skip an inadmissible one) and scored as `score(trial(params))`. Returns the best combination
-    and every scored one."""
+    in, or None to skip an inadmissible one) and scored as `score(trial(params))`, higher better. Returns the
+    chosen combination and every scored one.
+
+    `score` returns one number, or one per unit (learner) when every combination meets the same units with the
+    same luck (common random numbers); the combination's score is then their mean. With such scores and
+    `paired_z` > 0, the first admissible combination (list the simplest or the default first) is kept unless
+    another beats it by more than `paired_z` standard errors of their paired difference; among those that do,
+    the best mean wins. Without it the best mean wins, and a near-tie can go either way on a change as small as a
+    last-digit rounding of another machine's arithmetic."""
+    tried: list[dict[str, Any]] = []
     scored: list[dict[str, Any]] = []
-    best: tuple[float, dict[str, Any]] | None = None
+    units: list[np.ndarray] = []
     keys = list(grid)
     for combo in itertools.product(*(grid[k] for k in keys)):
         params = complete(dict(zip(keys, combo, strict=True)))
         if params is None:
             continue
-        s = float(score(trial(params)))
-        scored.append({**params, "score": s})
-        if best is None or s > best[0]:
-            best = (s, params)
-    if best is None:
+        s = np.asarray(score(trial(params)), dtype=np.float64).ravel()
+        if not len(s):
+            raise ValueError("score returned no values")
+        tried.append(params)
+        scored.append({**params, "score": float(s.mean())})
+        units.append(s)
+    if not scored:
         raise ValueError("no admissible combination in the grid")
-    return best[1], scored
+    means = np.array([e["score"] for e in scored])
+    if paired_z <= 0.0:
+        best = int(np.argmax(means))  # the first of equal scores, as a strict > over the grid's order
+    else:
+        if len({len(u) for u in units}) != 1 or len(units[0]) < 2:
+            raise ValueError("paired_z needs one score per unit, as many units (at least 2) for every combination")
+        best = 0
+        for i in range(1, len(scored)):
+            d = units[i] - units[0]
+            se = float(d.std(ddof=1)) / np.sqrt(len(d))
+            scored[i]["vs_first"] = float(d.mean())
+            scored[i]["vs_first_se"] = se
+            if d.mean() > paired_z * se and means[i] > means[best]:
+                best = i
+    return tried[best], scored
 
 
 POLICIES: dict[str, type[Policy]] = {MasteryLearningPolicy.name: MasteryLearningPolicy}

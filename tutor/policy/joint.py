@@ -566,12 +566,20 @@ class JointBeliefPolicy(BeliefPolicy):
         # Everything looks known or blocked: the largest expected gain over all skills.
         return candidates[int(np.argmax(np.where(j >= 0, gains, -np.inf)))].skills[0]
 
-    def tune(self, score: Callable[[BeliefPolicy], float], grid: Mapping[str, Sequence[Any]]) -> Self:
-        """Pick the hyperparameters maximising `score(policy)` over `grid` (training learners only)."""
+    def tune(
+        self,
+        score: Callable[[BeliefPolicy], float | np.ndarray],
+        grid: Mapping[str, Sequence[Any]],
+        paired_z: float = 0.0,
+    ) -> Self:
+        """Pick the hyperparameters maximising `score(policy)` over `grid` (training learners only); with
+        per-learner scores and `paired_z`, the grid's first combination unless another is better by more than
+        `paired_z` standard errors (`grid_search`)."""
         best, self.tuning_ = grid_search(
             grid,
             lambda p: JointBeliefPolicy(**{**self._hyper(), **p}, model=self._joint(), sessions=self.sessions_),
             score,
+            paired_z=paired_z,
         )
         for k, v in best.items():
             setattr(self, k, v)

@@ -74,6 +74,10 @@ class ExperimentConfig:
     ppo_envs: int = 256
     tune_learners: int = 200
     tune: bool = True
+    # `joint` keeps its grid's first combination unless another needs fewer exercises on the same tuning learners
+    # by more than this many standard errors of the paired difference (`grid_search`): on 200 learners the grid's
+    # combinations are within noise of each other, and the plain best mean flipped with a machine's rounding.
+    tune_z: float = 2.0
     # 8,000 x 150 exercises: about 1.16 million logged decisions, in chunks of `ope_chunk` learners run by
     # `workers` processes. A nearly deterministic policy keeps an effective sample of about 1% of them under 50%
     # uniform logging; weights on the served item's skill (the clustered estimator) keep about five times that.
@@ -174,6 +178,15 @@ def _score_to_mastery(setting: Setting, n: int, seed: int) -> Callable[[Policy],
     def score(policy: Policy) -> float:
         r = run_policy(policy, setting, n, seed)
         return -float(r.to_mastery().mean())
+
+    return score
+
+
+def _per_learner_to_mastery(setting: Setting, n: int, seed: int) -> Callable[[Policy], np.ndarray]:
+    """Minus each learner's exercises to mastery (every policy meets the same learners with the same luck)."""
+
+    def score(policy: Policy) -> np.ndarray:
+        return -run_policy(policy, setting, n, seed).to_mastery().astype(np.float64)
 
     return score
 
@@ -308,9 +321,13 @@ def prepare(config: ExperimentConfig, setting: Setting, log: Log = _quiet) -> Pr
                     report["joint_sessions"] = {"skipped": str(exc)}
                 if config.tune:
                     t7 = time.perf_counter()
-                    joint.tune(score, JOINT_GRID)
+                    paired = _per_learner_to_mastery(setting, config.tune_learners, TRAIN_SEED + 2)
+                    joint.tune(paired, JOINT_GRID, paired_z=config.tune_z)
                     report["joint_tuning"] = joint.tuning_
-                    log(f"joint tuned: unlock={joint.unlock} ({time.perf_counter() - t7:.1f}s)")
+                    log(
+                        f"joint tuned: unlock={joint.unlock} lookahead={joint.lookahead} "
+                        f"({time.perf_counter() - t7:.1f}s)"
+                    )
                 policies["joint"] = joint
                 if "pomdp" in wanted:
                     t8 = time.perf_counter()
