@@ -23,6 +23,7 @@ class SkillFactory(factory.django.DjangoModelFactory):
 class ItemFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Item
+        skip_postgeneration_save = True  # `skills` only sets the many-to-many rows: nothing to save again
 
     code = factory.Sequence(lambda n: f"item-{n}")
     prompt = factory.LazyAttribute(lambda o: f"Question {o.code}")
