@@ -174,21 +174,19 @@ def fit_tracer(setting: Setting, config: ExperimentConfig) -> tuple[Setting, BKT
     return replace(setting, bkt=bkt_params_from_tracer(tracer, setting.course)), tracer
 
 
-def _score_to_mastery(setting: Setting, n: int, seed: int) -> Callable[[Policy], float]:
-    def score(policy: Policy) -> float:
-        r = run_policy(policy, setting, n, seed)
-        return -float(r.to_mastery().mean())
-
-    return score
-
-
 def _per_learner_to_mastery(setting: Setting, n: int, seed: int) -> Callable[[Policy], np.ndarray]:
     """Minus each learner's exercises to mastery (every policy meets the same learners with the same luck)."""
 
     def score(policy: Policy) -> np.ndarray:
-        return -run_policy(policy, setting, n, seed).to_mastery().astype(np.float64)
+        return -run_policy(policy, setting, n, seed).to_mastery()
 
     return score
+
+
+def _score_to_mastery(setting: Setting, n: int, seed: int) -> Callable[[Policy], float]:
+    """Minus the mean exercises to mastery of `_per_learner_to_mastery`."""
+    per_learner = _per_learner_to_mastery(setting, n, seed)
+    return lambda policy: float(per_learner(policy).mean())
 
 
 def _planning_threads(config: ExperimentConfig) -> AbstractContextManager[Any]:
